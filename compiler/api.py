@@ -1,0 +1,36 @@
+"""The public entry points: :func:`compile` and :func:`load`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .artifact import load
+from .compiled_model import CompiledModel
+from .driver import compile_model
+from .options import CompileOptions
+
+
+def compile(
+    model: Any,
+    example_args: Sequence[Any] | Any = (),
+    target: str | None = None,
+    *,
+    options: CompileOptions | None = None,
+    **kwargs: Any,
+) -> CompiledModel:
+    """Compile a model to an IREE artifact for ``target`` and return it, ready to call.
+
+    ``model`` is a ``torch.nn.Module`` (with ``example_args``, a tuple of tensors or a
+    single tensor), a ``torch.export.ExportedProgram``, MLIR text, or the path of an
+    ``.mlir``/``.mlirbc`` file. Keyword arguments are :class:`CompileOptions` fields.
+    """
+    if target is not None:
+        kwargs["target"] = target
+    resolved = CompileOptions.from_kwargs(options, kwargs)
+    if not isinstance(example_args, (tuple, list)):
+        example_args = (example_args,)
+    return compile_model(model, tuple(example_args), resolved)
+
+
+__all__ = ["compile", "load", "CompiledModel", "CompileOptions"]

@@ -1,0 +1,143 @@
+"""CompiledModel: a compiled artifact in memory, callable like the torch model."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .dtypes import dtype_name_of
+from .errors import ArgumentError
+from .manifest import Manifest, TensorSpec
+from .output_tree import OutputTree
+from .stages import dump_name, normalize_stage
+
+VMFB_NAME = "model.vmfb"
+MANIFEST_NAME = "manifest.json"
+IR_DIR = "ir"
+
+
+class CompiledModel:
+    """A compiled model: call it with torch tensors or numpy arrays and get the same kind back.
+
+    ``manifest`` describes it, ``ir(stage)`` shows the IR of a stage, ``save(dir)``
+    writes a deployable artifact directory that ``sparsile.load`` reads back.
+    """
+
+    def __init__(
+        self,
+        vmfb: bytes,
+        manifest: Manifest,
+        stage_ir: Mapping[str, str | Path],
+        output_tree: OutputTree,
+    ):
+        self._vmfb = vmfb
+        self.manifest = manifest
+        self._stage_ir = dict(stage_ir)
+        self._output_tree = output_tree
+        self._module: Any = None
+
+    @property
+    def vmfb(self) -> bytes:
+        """The IREE module flatbuffer."""
+        return self._vmfb
+
+    @property
+    def report(self) -> list[dict[str, Any]]:
+        """The per-layer sparsity report (also in the manifest)."""
+        return self.manifest.layers
+
+    def ir(self, stage: str) -> str:
+        """The IR of ``stage`` (large constants elided), for the stages this compile produced."""
+        name = normalize_stage(stage)
+        if name not in self._stage_ir:
+            available = ", ".join(self._stage_ir) or "none"
+            raise KeyError(f"no IR kept for stage '{name}'; available: {available}")
+        value = self._stage_ir[name]
+        return value.read_text() if isinstance(value, Path) else value
+
+    def __call__(self, *args: Any) -> Any:
+        return self._output_tree.unflatten(self.call_flat(*args))
+
+    def call_flat(self, *args: Any) -> list[Any]:
+        """Call the model and return its results as a flat list (no output structure)."""
+        arrays, as_torch = self._check_args(args)
+        if self._module is None:
+            from .runtime import LoadedModule
+
+            self._module = LoadedModule(self._vmfb, self.manifest.target["driver"], self.manifest.entry)
+        results = self._module(arrays)
+        if as_torch:
+            import torch
+
+            return [torch.from_numpy(r) for r in results]
+        return list(results)
+
+    def release(self) -> None:
+        """Free the runtime module now; the next call loads it again."""
+        if self._module is not None:
+            self._module.release()
+            self._module = None
+
+    def save(self, directory: str | os.PathLike[str], *, include_ir: bool = True) -> Path:
+        """Write ``model.vmfb``, ``manifest.json`` and (optionally) ``ir/`` into ``directory``."""
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path / VMFB_NAME, self._vmfb)
+        if include_ir:
+            for stage in self._stage_ir:
+                _atomic_write(path / IR_DIR / dump_name(stage), self.ir(stage).encode())
+        # The manifest goes last: a directory with a manifest is a complete artifact.
+        _atomic_write(path / MANIFEST_NAME, self.manifest.to_json().encode())
+        return path
+
+    def _check_args(self, args: tuple[Any, ...]) -> tuple[list[np.ndarray], bool]:
+        specs = self.manifest.inputs
+        if len(args) != len(specs):
+            expected = ", ".join(f"{s.name}: {s.describe()}" for s in specs)
+            raise ArgumentError(
+                f"@{self.manifest.entry} takes {len(specs)} argument(s) ({expected}), got {len(args)}"
+            )
+        arrays: list[np.ndarray] = []
+        torch_args = 0
+        for i, (arg, spec) in enumerate(zip(args, specs)):
+            array, is_torch = _as_array(arg, i, spec)
+            torch_args += is_torch
+            arrays.append(array)
+        return arrays, torch_args > 0
+
+
+def _as_array(arg: Any, index: int, spec: TensorSpec) -> tuple[np.ndarray, bool]:
+    where = f"argument {index} ({spec.name})"
+    is_torch = type(arg).__module__.startswith("torch") and hasattr(arg, "detach")
+    if not (is_torch or isinstance(arg, np.ndarray)):
+        raise ArgumentError(f"{where}: expected a torch.Tensor or numpy.ndarray, got {type(arg).__name__}")
+    shape = tuple(arg.shape)
+    dtype = dtype_name_of(arg)
+    if not spec.accepts(shape) or dtype != spec.dtype:
+        got = f"{dtype}[{', '.join(str(d) for d in shape)}]"
+        raise ArgumentError(f"{where}: expected {spec.describe()}, got {got}")
+    if is_torch:
+        import torch
+
+        if arg.layout is not torch.strided:
+            raise ArgumentError(f"{where}: expected a dense (strided) tensor, got layout {arg.layout}")
+        return np.ascontiguousarray(arg.detach().cpu().numpy()), True
+    return np.ascontiguousarray(arg), False
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+

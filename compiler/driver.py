@@ -1,0 +1,132 @@
+"""The stage driver: runs every stage of a compile and hands the result to IREE."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .compiled_model import CompiledModel
+from .dtypes import numpy_dtype_name
+from .dumps import write_stage_dump
+from .errors import ModelSpecError, PipelineError
+from .iree_backend import IreeCompileError, compile_vmfb
+from .manifest import Manifest, TensorSpec, sha256_hex
+from .mlir import ir, new_context, to_bytecode, to_text
+from .options import CompileOptions
+from .pass_runner import PassRunner
+from .passes.check_input import CheckInput
+from .passes.ir_query import find_entry, function_type, symbol_name
+from .passes.pipelines import PIPELINES
+from .passes.registry import parse_pipeline
+from .sources import Source, load_source
+from .stages import stages_after
+from .versions import tool_versions
+
+
+def compile_model(model: Any, example_args: Sequence[Any], options: CompileOptions) -> CompiledModel:
+    """Import ``model``, run the stages after its starting stage, and compile the result with IREE."""
+    ctx = new_context()
+    start = options.from_stage or "linalg"
+    remaining = stages_after(start)
+    if not remaining:
+        raise ModelSpecError("a compile cannot start from stage 'vmfb'; give IR of an MLIR stage")
+    total = len(remaining) + 1
+    started = time.perf_counter()
+    _progress(options, start, 1, total, None)
+    source = load_source(model, example_args, ctx, options.from_stage, options.entry)
+    _progress(options, start, 1, total, time.perf_counter() - started)
+    runner = PassRunner(
+        ctx,
+        print_ir_after_all=options.print_ir_after_all,
+        failure_dir=Path(options.dump_ir) if options.dump_ir else None,
+        elide_limit=options.elide_limit,
+        source_name=source.source_name,
+    )
+    if source.stage != "linalg":
+        # Stages after linalg skip the annotate pipeline and its input check.
+        runner.run(source.module, [CheckInput(entry=source.entry or "")], source.stage)
+    stage_ir: dict[str, str] = {}
+    _record(stage_ir, source.stage, source.module, options)
+    for step, stage in enumerate(remaining, start=2):
+        started = time.perf_counter()
+        _progress(options, stage, step, total, None)
+        if stage == "vmfb":
+            vmfb = _compile_vmfb(source, options, runner)
+        else:
+            runner.run(source.module, _stage_pipeline(stage, source, options, ctx), stage)
+            _record(stage_ir, stage, source.module, options)
+        _progress(options, stage, step, total, time.perf_counter() - started)
+    manifest = _manifest(source, options, vmfb)
+    return CompiledModel(vmfb, manifest, stage_ir, source.output_tree)
+
+
+def _stage_pipeline(stage: str, source: Source, options: CompileOptions, ctx: ir.Context) -> list:
+    elements = []
+    for name in PIPELINES[stage]:
+        overrides = dict(options.pass_options.get(name, {}))
+        if name == "check-input" and source.entry:
+            overrides.setdefault("entry", source.entry)
+        if overrides:
+            name = name + "{" + " ".join(f"{k}={_option_text(v)}" for k, v in overrides.items()) + "}"
+        elements.extend(parse_pipeline(name, ctx))
+    return elements
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, set)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _record(stage_ir: dict[str, str], stage: str, module: ir.Module, options: CompileOptions) -> None:
+    text = to_text(module, options.elide_limit)
+    stage_ir[stage] = text
+    if options.dump_ir:
+        write_stage_dump(Path(options.dump_ir), stage, text)
+
+
+def _progress(options: CompileOptions, stage: str, step: int, total: int, seconds: float | None) -> None:
+    if options.progress is not None:
+        options.progress(stage, step, total, seconds)
+
+
+def _compile_vmfb(source: Source, options: CompileOptions, runner: PassRunner) -> bytes:
+    flags = [*options.target.flags, *options.iree_flags]
+    try:
+        return compile_vmfb(to_bytecode(source.module), flags)
+    except IreeCompileError as err:
+        path = runner.save_failing_ir(source.module.operation, "vmfb", "iree-compile")
+        repro = f"iree-compile {shlex.quote(path)} {' '.join(flags)} -o model.vmfb"
+        raise PipelineError("vmfb", "iree-compile", err.diagnostics, path, repro) from None
+
+
+def _manifest(source: Source, options: CompileOptions, vmfb: bytes) -> Manifest:
+    entry = find_entry(source.module.operation, source.entry)
+    if entry is None:  # check-input ran on every path here; this is a sparsile bug
+        raise ModelSpecError("internal error: the entry function disappeared during compilation")
+    ftype = function_type(entry)
+    names = source.input_names or [f"input{i}" for i in range(len(ftype.inputs))]
+    inputs = [_tensor_spec(name, t) for name, t in zip(names, ftype.inputs)]
+    outputs = [_tensor_spec(f"output{i}", t) for i, t in enumerate(ftype.results)]
+    target = options.target
+    return Manifest(
+        entry=symbol_name(entry),
+        inputs=inputs,
+        outputs=outputs,
+        target={"name": target.name, "chip": target.chip, "backend": target.backend, "driver": target.driver},
+        iree_flags=[*target.flags, *options.iree_flags],
+        versions=tool_versions(),
+        vmfb_sha256=sha256_hex(vmfb),
+        output_tree=source.output_tree.to_json(),
+    )
+
+
+def _tensor_spec(name: str, t: ir.Type) -> TensorSpec:
+    tensor = ir.RankedTensorType(t)
+    shape = tuple(-1 if ir.ShapedType.is_dynamic_size(d) else d for d in tensor.shape)
+    return TensorSpec(name, shape, numpy_dtype_name(str(tensor.element_type)))

@@ -1,0 +1,63 @@
+"""CompileOptions: every knob of a compile, with its default."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SparsileError
+from .mlir import DEFAULT_ELIDE_LIMIT
+from .stages import normalize_stage
+from .targets import Target, resolve_target
+
+#: ``progress(stage, step, total, seconds)``: seconds is None when the stage starts.
+ProgressCallback = Callable[[str, int, int, float | None], None]
+
+
+@dataclass
+class CompileOptions:
+    """Options of :func:`sparsile.compile`; each is also accepted as a keyword argument.
+
+    ``target``: ``cpu`` (host CPU, or ``cpu:<name>``), ``cuda[:sm_XX]``, ``rocm[:gfxNNN]``,
+    ``vulkan[:<arch>]``. ``entry``: the function to export from an MLIR input (default:
+    its only public function). ``from_stage``: the stage an MLIR input is in.
+    ``dump_ir``: a directory for ``NN-<stage>.mlir`` dumps. ``print_ir_after_all``:
+    print the IR after every pass to stderr. ``elide_limit``: constants with more
+    elements are elided in dumps and printing (None keeps everything).
+    ``pass_options``: ``{pass-name: {option: value}}`` applied wherever the pass runs.
+    ``iree_flags``: extra iree-compile flags. ``progress``: a stage progress callback.
+    """
+
+    target: str | Target = "cpu"
+    entry: str | None = None
+    from_stage: str | None = None
+    dump_ir: str | Path | None = None
+    print_ir_after_all: bool = False
+    elide_limit: int | None = DEFAULT_ELIDE_LIMIT
+    pass_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    iree_flags: tuple[str, ...] = ()
+    progress: ProgressCallback | None = None
+
+    def __post_init__(self) -> None:
+        self.target = resolve_target(self.target)
+        if self.from_stage is not None:
+            self.from_stage = normalize_stage(self.from_stage)
+        if self.dump_ir is not None:
+            self.dump_ir = Path(self.dump_ir)
+        self.iree_flags = tuple(self.iree_flags)
+
+    @classmethod
+    def from_kwargs(cls, options: CompileOptions | None, kwargs: dict[str, Any]) -> CompileOptions:
+        """Merge keyword arguments into ``options``; unknown names are an error listing the valid ones."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise SparsileError(
+                f"unknown compile option(s): {', '.join(unknown)}; valid options: {', '.join(sorted(names))}"
+            )
+        base = {name: getattr(options, name) for name in names} if options is not None else {}
+        base.update(kwargs)
+        return cls(**base)

@@ -1,0 +1,64 @@
+"""What a compile starts from: a torch module, an ExportedProgram, or MLIR (file or text)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .constants import inline_dense_resources
+from .errors import ModelSpecError
+from .mlir import ir
+from .parsing import parse_module
+from .output_tree import OutputTree
+
+
+@dataclass
+class Source:
+    """A module in some stage, plus what the importer knows about its signature."""
+
+    module: ir.Module
+    stage: str
+    source_name: str
+    entry: str | None
+    input_names: list[str] | None
+    output_tree: OutputTree
+
+
+def load_source(model: Any, example_args: Sequence[Any], ctx: ir.Context, from_stage: str | None, entry: str | None) -> Source:
+    """Bring ``model`` into ``ctx`` as a module of its starting stage."""
+    import torch
+    from torch.export import ExportedProgram
+
+    from .importer import ENTRY, export_program, import_program
+
+    if isinstance(model, (torch.nn.Module, ExportedProgram)):
+        if from_stage not in (None, "linalg"):
+            raise ModelSpecError(f"a torch model starts at stage 'linalg', not '{from_stage}'")
+        program = model if isinstance(model, ExportedProgram) else export_program(model, example_args)
+        imported = import_program(program, ctx)
+        return Source(imported.module, "linalg", type(model).__name__, ENTRY, imported.input_names, imported.output_tree)
+    if isinstance(model, (str, os.PathLike, bytes)):
+        text, name = _mlir_source(model)
+        module = parse_module(text, ctx, name)
+        inline_dense_resources(module, text if isinstance(text, str) else None)
+        return Source(module, from_stage or "linalg", name, entry, None, OutputTree(None))
+    raise ModelSpecError(
+        f"cannot compile a {type(model).__name__}; expected a torch.nn.Module, an ExportedProgram, "
+        "MLIR text or the path of an .mlir/.mlirbc file"
+    )
+
+
+def _mlir_source(model: str | os.PathLike[str] | bytes) -> tuple[str | bytes, str]:
+    if isinstance(model, bytes):
+        return model, "<bytecode>"
+    if isinstance(model, str) and ("\n" in model or "{" in model):
+        return model, "<string>"
+    path = Path(model)
+    if not path.is_file():
+        raise ModelSpecError(f"{path}: no such MLIR file")
+    data = path.read_bytes()
+    # MLIR bytecode starts with the magic "ML\xefR".
+    return (data if data.startswith(b"ML\xefR") else data.decode()), str(path)

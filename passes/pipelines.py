@@ -1,0 +1,33 @@
+"""The named pipelines: what each stage of a compile runs, as commented lists.
+
+Each list produces its stage's IR from the previous stage's IR; the driver runs
+them in the order of :data:`sparsile.stages.STAGES`. Reading these lists is
+reading the whole compilation.
+"""
+
+from __future__ import annotations
+
+# linalg -> annotated: weights get the #sparse_tensor.encoding of their pattern.
+ANNOTATE: list[str] = [
+    "check-input",  # one tensor-typed entry point, fully lowered to linalg
+]
+
+# annotated -> kernels: sparse ops become sparsile.* kernels, structure is removed
+# physically, epilogues are fused and a format is scheduled per layer.
+KERNELS: list[str] = []
+
+# kernels -> iree-input: every sparse kernel becomes dense-layout IR for IREE.
+IREE_INPUT: list[str] = [
+    "check-iree-input",  # no sparse encoding or sparsile op may reach IREE
+]
+
+PIPELINES: dict[str, list[str]] = {
+    "annotated": ANNOTATE,
+    "kernels": KERNELS,
+    "iree-input": IREE_INPUT,
+}
+
+
+def pipeline_text(stage: str) -> str:
+    """The pipeline of ``stage`` in ``sparsile opt -p`` syntax."""
+    return ",".join(PIPELINES[stage])

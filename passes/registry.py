@@ -1,0 +1,113 @@
+"""The pass registry and the textual pipeline syntax.
+
+sparsile's Python passes are registered here by kebab-case name, each as a lazy
+``module:Class`` reference so importing the package stays cheap. A pipeline is
+written mlir-opt style, ``check-input,canonicalize,detect-sparsity{min-sparsity=0.5}``:
+names found here become sparsile passes, every other element is handed to MLIR's
+own pipeline parser as an upstream pass (``cse``, ``func.func(canonicalize)``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from ..errors import PassOptionError, UnknownPassError
+from ..mlir import ir, passmanager
+from .pass_base import Pass
+
+_PASSES: dict[str, str] = {
+    "check-input": "sparsile.passes.check_input:CheckInput",
+    "check-iree-input": "sparsile.passes.check_iree_input:CheckIreeInput",
+}
+
+
+@dataclass(frozen=True)
+class UpstreamPass:
+    """An element of a pipeline that MLIR's own pass registry provides."""
+
+    text: str
+
+    @property
+    def name(self) -> str:
+        return self.text.split("{", 1)[0].split("(", 1)[0]
+
+    def spec(self) -> str:
+        return self.text
+
+
+PipelineElement = Pass | UpstreamPass
+
+
+def pass_names() -> list[str]:
+    """The names of sparsile's own passes, sorted."""
+    return sorted(_PASSES)
+
+
+def pass_class(name: str) -> type[Pass]:
+    """The class of a sparsile pass; UnknownPassError lists the valid names."""
+    ref = _PASSES.get(name)
+    if ref is None:
+        raise UnknownPassError(name, pass_names())
+    module_name, _, class_name = ref.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split on ``sep`` outside of ``{}`` and ``()``; empty elements are dropped."""
+    parts, depth, current = [], 0, []
+    for ch in text:
+        if ch in "{(":
+            depth += 1
+        elif ch in "})":
+            depth -= 1
+            if depth < 0:
+                raise PassOptionError(f"unbalanced '{ch}' in pipeline {text!r}")
+        if ch == sep and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    if depth != 0:
+        raise PassOptionError(f"unbalanced braces in pipeline {text!r}")
+    parts.append("".join(current).strip())
+    return [p for p in parts if p]
+
+
+def _parse_options(name: str, body: str) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for item in body.split():
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise PassOptionError(f"option {item!r} of pass '{name}' is not of the form key=value")
+        options[key] = value
+    return options
+
+
+def parse_pipeline(text: str, ctx: ir.Context | None = None) -> list[PipelineElement]:
+    """Parse a comma-separated pipeline into sparsile passes and validated upstream passes."""
+    elements: list[PipelineElement] = []
+    for item in split_top_level(text):
+        name, brace, rest = item.partition("{")
+        name = name.strip()
+        if name in _PASSES:
+            if brace and not rest.endswith("}"):
+                raise PassOptionError(f"pass element {item!r} has text after its options")
+            options = _parse_options(name, rest[:-1]) if brace else {}
+            elements.append(pass_class(name).from_options(options))
+        else:
+            elements.append(_upstream(item, ctx))
+    return elements
+
+
+def _upstream(item: str, ctx: ir.Context | None) -> UpstreamPass:
+    context = ctx or ir.Context()
+    with context:
+        try:
+            passmanager.PassManager.parse(f"builtin.module({item})")
+        except ValueError as err:
+            message = str(err)
+            if "does not refer to a registered pass" in message:
+                raise UnknownPassError(item.split("{", 1)[0].split("(", 1)[0], pass_names()) from None
+            raise PassOptionError(f"upstream pass {item!r} does not parse: {message.strip()}") from None
+    return UpstreamPass(item)

@@ -1,0 +1,52 @@
+"""Shared fixtures: the example models, and running the sparsile CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+sys.path.insert(0, str(EXAMPLES))
+
+
+def run_cli(*args: str, stdin: str | None = None, check: bool = False, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m sparsile ARGS`` in a fresh process."""
+    result = subprocess.run(
+        [sys.executable, "-m", "sparsile", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"sparsile {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def filecheck(text: str, checks: str, *options: str) -> None:
+    """Assert ``text`` matches the FileCheck patterns in ``checks`` (a string of CHECK lines)."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".checks", delete=False) as f:
+        f.write(checks)
+        path = f.name
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "filecheck", path, *options], input=text, capture_output=True, text=True
+        )
+    finally:
+        os.unlink(path)
+    assert result.returncode == 0, f"FileCheck failed:\n{result.stdout}\n{result.stderr}\n--- input ---\n{text[:4000]}"
+
+
+@pytest.fixture(scope="session")
+def models():
+    import models as example_models
+
+    return example_models
