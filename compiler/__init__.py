@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from .api import compile, load
+from .api import analyze, compile, load
 from .compiled_model import CompiledModel
 from .errors import (
     ArgumentError,
@@ -26,12 +26,16 @@ from .errors import (
     UnsupportedOpError,
 )
 from .options import CompileOptions
+from .sparsity_report import LayerReport, SparsityReport
 from .stages import STAGES
 from .targets import TARGET_NAMES, Target, resolve_target
 from .versions import __version__
 
 __all__ = [
     "ArgumentError",
+    "LayerReport",
+    "SparsityReport",
+    "analyze",
     "ArtifactError",
     "CompileOptions",
     "CompiledModel",

@@ -7,8 +7,9 @@ from typing import Any
 
 from .artifact import load
 from .compiled_model import CompiledModel
-from .driver import compile_model
+from .driver import analyze_model, compile_model
 from .options import CompileOptions
+from .sparsity_report import SparsityReport
 
 
 def compile(
@@ -33,4 +34,18 @@ def compile(
     return compile_model(model, tuple(example_args), resolved)
 
 
-__all__ = ["compile", "load", "CompiledModel", "CompileOptions"]
+def analyze(
+    model: Any,
+    example_args: Sequence[Any] | Any = (),
+    *,
+    options: CompileOptions | None = None,
+    **kwargs: Any,
+) -> SparsityReport:
+    """The per-layer sparsity report of ``model`` without compiling it with IREE (same inputs as :func:`compile`)."""
+    resolved = CompileOptions.from_kwargs(options, kwargs)
+    if not isinstance(example_args, (tuple, list)):
+        example_args = (example_args,)
+    return analyze_model(model, tuple(example_args), resolved)
+
+
+__all__ = ["analyze", "compile", "load", "CompiledModel", "CompileOptions", "SparsityReport"]

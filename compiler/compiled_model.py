@@ -14,6 +14,7 @@ from .dtypes import dtype_name_of
 from .errors import ArgumentError
 from .manifest import Manifest, TensorSpec
 from .output_tree import OutputTree
+from .sparsity_report import SparsityReport
 from .stages import dump_name, normalize_stage
 
 VMFB_NAME = "model.vmfb"
@@ -47,9 +48,9 @@ class CompiledModel:
         return self._vmfb
 
     @property
-    def report(self) -> list[dict[str, Any]]:
-        """The per-layer sparsity report (also in the manifest)."""
-        return self.manifest.layers
+    def report(self) -> SparsityReport:
+        """The per-layer sparsity report (the manifest's ``layers``)."""
+        return SparsityReport.from_json(self.manifest.layers)
 
     def ir(self, stage: str) -> str:
         """The IR of ``stage`` (large constants elided), for the stages this compile produced."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +23,44 @@ from .passes.ir_query import find_entry, function_type, symbol_name
 from .passes.pipelines import PIPELINES
 from .passes.registry import parse_pipeline
 from .sources import Source, load_source
+from .sparsity_report import SparsityReport
+from .sparsity_report import collect as collect_report
 from .stages import stages_after
 from .versions import tool_versions
 
 
+@dataclass
+class PipelineResult:
+    """What running the stages produced: the module, each stage's IR and the sparsity report."""
+
+    source: Source
+    stage_ir: dict[str, str]
+    report: SparsityReport
+    vmfb: bytes | None = None
+
+
 def compile_model(model: Any, example_args: Sequence[Any], options: CompileOptions) -> CompiledModel:
     """Import ``model``, run the stages after its starting stage, and compile the result with IREE."""
+    result = run_stages(model, example_args, options, until="vmfb")
+    assert result.vmfb is not None
+    manifest = _manifest(result, options)
+    return CompiledModel(result.vmfb, manifest, result.stage_ir, result.source.output_tree)
+
+
+def analyze_model(model: Any, example_args: Sequence[Any], options: CompileOptions) -> SparsityReport:
+    """Run the stages up to ``kernels`` (no IREE) and return the sparsity report."""
+    return run_stages(model, example_args, options, until="kernels").report
+
+
+def run_stages(model: Any, example_args: Sequence[Any], options: CompileOptions, until: str) -> PipelineResult:
+    """Load ``model`` and run every stage after its starting stage up to and including ``until``."""
     ctx = new_context()
     start = options.from_stage or "linalg"
     remaining = stages_after(start)
     if not remaining:
         raise ModelSpecError("a compile cannot start from stage 'vmfb'; give IR of an MLIR stage")
+    if until in remaining:
+        remaining = remaining[: remaining.index(until) + 1]
     total = len(remaining) + 1
     started = time.perf_counter()
     _progress(options, start, 1, total, None)
@@ -48,19 +76,20 @@ def compile_model(model: Any, example_args: Sequence[Any], options: CompileOptio
     if source.stage != "linalg":
         # Stages after linalg skip the annotate pipeline and its input check.
         runner.run(source.module, [CheckInput(entry=source.entry or "")], source.stage)
-    stage_ir: dict[str, str] = {}
-    _record(stage_ir, source.stage, source.module, options)
+    result = PipelineResult(source, {}, collect_report(source.module))
+    _record(result.stage_ir, source.stage, source.module, options)
     for step, stage in enumerate(remaining, start=2):
         started = time.perf_counter()
         _progress(options, stage, step, total, None)
         if stage == "vmfb":
-            vmfb = _compile_vmfb(source, options, runner)
+            result.vmfb = _compile_vmfb(source, options, runner)
         else:
             runner.run(source.module, _stage_pipeline(stage, source, options, ctx), stage)
-            _record(stage_ir, stage, source.module, options)
+            _record(result.stage_ir, stage, source.module, options)
+            if stage in ("annotated", "kernels"):
+                result.report = collect_report(source.module)
         _progress(options, stage, step, total, time.perf_counter() - started)
-    manifest = _manifest(source, options, vmfb)
-    return CompiledModel(vmfb, manifest, stage_ir, source.output_tree)
+    return result
 
 
 def _stage_pipeline(stage: str, source: Source, options: CompileOptions, ctx: ir.Context) -> list:
@@ -69,6 +98,8 @@ def _stage_pipeline(stage: str, source: Source, options: CompileOptions, ctx: ir
         overrides = dict(options.pass_options.get(name, {}))
         if name == "check-input" and source.entry:
             overrides.setdefault("entry", source.entry)
+        if name == "detect-sparsity" and options.sparsity:
+            overrides.setdefault("overrides", [f"{layer}@{pattern}" for layer, pattern in options.sparsity.items()])
         if overrides:
             name = name + "{" + " ".join(f"{k}={_option_text(v)}" for k, v in overrides.items()) + "}"
         elements.extend(parse_pipeline(name, ctx))
@@ -105,7 +136,8 @@ def _compile_vmfb(source: Source, options: CompileOptions, runner: PassRunner) -
         raise PipelineError("vmfb", "iree-compile", err.diagnostics, path, repro) from None
 
 
-def _manifest(source: Source, options: CompileOptions, vmfb: bytes) -> Manifest:
+def _manifest(result: PipelineResult, options: CompileOptions) -> Manifest:
+    source, vmfb = result.source, result.vmfb or b""
     entry = find_entry(source.module.operation, source.entry)
     if entry is None:  # check-input ran on every path here; this is a sparsile bug
         raise ModelSpecError("internal error: the entry function disappeared during compilation")
@@ -123,6 +155,7 @@ def _manifest(source: Source, options: CompileOptions, vmfb: bytes) -> Manifest:
         versions=tool_versions(),
         vmfb_sha256=sha256_hex(vmfb),
         output_tree=source.output_tree.to_json(),
+        layers=result.report.to_json(),
     )
 
 

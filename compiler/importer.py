@@ -23,7 +23,8 @@ from torch.export import ExportedProgram
 from torch_mlir.extras.fx_decomp_util import get_decomposition_table
 from torch_mlir.extras.fx_importer import FxImporter, FxImporterHooks
 
-from .constants import NAME_ATTR
+from .constants import INTENT_ATTR, NAME_ATTR
+from .dialects.formats import BLOCK_SIZES
 from .errors import ModelImportError, UnsupportedOpError, warn_user
 from .mlir import format_location, ir, passmanager
 from .passes.ir_query import walk_ops
@@ -47,8 +48,12 @@ class ImportedModel:
     output_tree: OutputTree
 
 
-def export_program(model: torch.nn.Module, example_args: Sequence[Any]) -> ExportedProgram:
-    """torch.export ``model`` in eval mode on ``example_args`` (the module's mode is restored)."""
+def export_program(model: torch.nn.Module, example_args: Sequence[Any]) -> tuple[ExportedProgram, dict[str, str]]:
+    """torch.export ``model`` in eval mode on ``example_args`` (the module is left as it was).
+
+    Weights stored in torch sparse layouts (CSR, BSR, COO) are exported dense; the
+    returned ``{weight name: pattern}`` keeps what their layout said.
+    """
     for i, arg in enumerate(example_args):
         if not isinstance(arg, torch.Tensor):
             raise ModelImportError(
@@ -59,19 +64,51 @@ def export_program(model: torch.nn.Module, example_args: Sequence[Any]) -> Expor
     if was_training:
         warn_user(f"{type(model).__name__} is in training mode; sparsile compiles it for inference, as model.eval()")
     model.eval()
+    swapped = _densify_sparse_parameters(model)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            return torch.export.export(model, tuple(example_args), strict=False)
+            # torch.nn.utils.prune's hook assigns module.weight in forward; that is expected here.
+            warnings.filterwarnings("ignore", message=r"The tensor attributes? .* (was|were) assigned during export")
+            program = torch.export.export(model, tuple(example_args), strict=False)
     except Exception as err:  # torch.export raises many types; all mean "cannot trace"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelImportError(f"torch.export could not trace {type(model).__name__}: {first}") from err
     finally:
         model.train(was_training)
+        for owner, attr, original, _ in swapped:
+            setattr(owner, attr, original)
+    return program, {name: pattern for _, _, _, (name, pattern) in swapped}
 
 
-def import_program(program: ExportedProgram, ctx: ir.Context) -> ImportedModel:
-    """Import an ExportedProgram into ``ctx`` and lower it to linalg-on-tensors."""
+def _sparse_layout_pattern(tensor: torch.Tensor) -> str:
+    if tensor.layout is torch.sparse_bsr:
+        block = tensor.values().shape[-2:]
+        if block[0] == block[1] and block[0] in BLOCK_SIZES:
+            return f"bsr{block[0]}"
+    return "csr"
+
+
+def _densify_sparse_parameters(model: torch.nn.Module) -> list[tuple[torch.nn.Module, str, Any, tuple[str, str]]]:
+    """Swap sparse-layout parameters for dense ones; returns what to restore and each weight's pattern."""
+    swapped = []
+    for module_name, module in model.named_modules():
+        for attr, value in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
+            if value is None or value.layout is torch.strided:
+                continue
+            dense = value.detach().to_dense()
+            replacement = torch.nn.Parameter(dense, requires_grad=False) if isinstance(value, torch.nn.Parameter) else dense
+            full = f"{module_name}.{attr}" if module_name else attr
+            swapped.append((module, attr, value, (full, _sparse_layout_pattern(value))))
+            setattr(module, attr, replacement)
+    return swapped
+
+
+def import_program(program: ExportedProgram, ctx: ir.Context, intents: dict[str, str] | None = None) -> ImportedModel:
+    """Import an ExportedProgram into ``ctx`` and lower it to linalg-on-tensors.
+
+    ``intents`` maps weight names to the pattern the user declared for them.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         program = program.run_decompositions(get_decomposition_table())
@@ -85,7 +122,7 @@ def import_program(program: ExportedProgram, ctx: ir.Context) -> ImportedModel:
     module = importer.module
     _lower(module, ctx, _TORCH_BACKEND)
     _lower(module, ctx, _LINALG_BACKEND)
-    hooks.tag_constants(module)
+    hooks.tag_constants(module, intents or {})
     input_names = [
         spec.arg.name
         for spec in program.graph_signature.input_specs
@@ -130,14 +167,16 @@ class _DenseWeights(FxImporterHooks):
         op = ir.Operation.create("torch.vtensor.literal", results=[vtensor], attributes={"value": attr})
         return op.result
 
-    def tag_constants(self, module: ir.Module) -> None:
-        """Put ``sparsile.name`` on each lowered constant that holds a named weight."""
+    def tag_constants(self, module: ir.Module, intents: dict[str, str]) -> None:
+        """Put ``sparsile.name`` (and a declared ``sparsile.intent``) on each constant holding a named weight."""
         with module.context:
             for op in walk_ops(module.operation):
                 if op.name == "arith.constant":
                     name = self._attr_names.get(op.attributes["value"])
                     if name is not None:
                         op.attributes[NAME_ATTR] = ir.StringAttr.get(name)
+                        if name in intents:
+                            op.attributes[INTENT_ATTR] = ir.StringAttr.get(intents[name])
 
 
 _NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32, torch.int64)

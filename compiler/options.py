@@ -29,6 +29,8 @@ class CompileOptions:
     elements are elided in dumps and printing (None keeps everything).
     ``pass_options``: ``{pass-name: {option: value}}`` applied wherever the pass runs.
     ``iree_flags``: extra iree-compile flags. ``progress``: a stage progress callback.
+    ``sparsity``: per-layer patterns that override detection, ``{"fc1": "2:4", "fc2": "bsr16",
+    "fc3": "csr", "head": "dense"}`` (a layer name or a weight name).
     """
 
     target: str | Target = "cpu"
@@ -40,6 +42,7 @@ class CompileOptions:
     pass_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     iree_flags: tuple[str, ...] = ()
     progress: ProgressCallback | None = None
+    sparsity: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.target = resolve_target(self.target)

@@ -85,7 +85,8 @@ def _add(pm: passmanager.PassManager, element: PipelineElement, errors: list[Bas
 
     def run(op: ir.Operation, pass_: Any) -> None:
         try:
-            element.run(op, pass_)
+            with op.location:  # a default location for everything the pass builds
+                element.run(op, pass_)
         except Exception as exc:  # a bug in a pass fails the pipeline, not the process
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             op.location.emit_error(f"internal error in pass '{element.name}': {detail}")

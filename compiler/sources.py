@@ -37,8 +37,11 @@ def load_source(model: Any, example_args: Sequence[Any], ctx: ir.Context, from_s
     if isinstance(model, (torch.nn.Module, ExportedProgram)):
         if from_stage not in (None, "linalg"):
             raise ModelSpecError(f"a torch model starts at stage 'linalg', not '{from_stage}'")
-        program = model if isinstance(model, ExportedProgram) else export_program(model, example_args)
-        imported = import_program(program, ctx)
+        if isinstance(model, ExportedProgram):
+            program, intents = model, {}
+        else:
+            program, intents = export_program(model, example_args)
+        imported = import_program(program, ctx, intents)
         return Source(imported.module, "linalg", type(model).__name__, ENTRY, imported.input_names, imported.output_tree)
     if isinstance(model, (str, os.PathLike, bytes)):
         text, name = _mlir_source(model)

@@ -1,4 +1,4 @@
-"""The ``sparsile`` dialect and the sparse-tensor encodings sparsile uses."""
+"""The ``sparsile`` dialect, sparsity patterns, their encodings and packings."""
 
 from __future__ import annotations
 
@@ -6,5 +6,8 @@ from ..mlir import ir
 
 
 def register_dialects(ctx: ir.Context) -> None:
-    """Load sparsile's own dialects into ``ctx`` (none are defined yet)."""
-    del ctx
+    """Load the ``sparsile`` dialect into ``ctx``."""
+    from .sparsile_dialect import Sparsile
+
+    with ctx, ir.Location.unknown():
+        Sparsile.load()

@@ -10,14 +10,20 @@ from __future__ import annotations
 # linalg -> annotated: weights get the #sparse_tensor.encoding of their pattern.
 ANNOTATE: list[str] = [
     "check-input",  # one tensor-typed entry point, fully lowered to linalg
+    "fold-weight-masks",  # torch.nn.utils.prune's weight_orig * weight_mask -> one pruned weight
+    "detect-sparsity",  # measure each weight, attach its #sparse_tensor.encoding
 ]
 
 # annotated -> kernels: sparse ops become sparsile.* kernels, structure is removed
 # physically, epilogues are fused and a format is scheduled per layer.
-KERNELS: list[str] = []
+KERNELS: list[str] = [
+    "form-kernels",  # sparse matmuls -> sparsile.*_matmul with packed weights (or dense fallback)
+    "canonicalize",  # drop the dead dense weights, transposes and converts
+]
 
 # kernels -> iree-input: every sparse kernel becomes dense-layout IR for IREE.
 IREE_INPUT: list[str] = [
+    "lower-to-iree",  # each sparsile kernel -> dense-layout linalg
     "check-iree-input",  # no sparse encoding or sparsile op may reach IREE
 ]
 

@@ -19,6 +19,10 @@ from .pass_base import Pass
 _PASSES: dict[str, str] = {
     "check-input": "sparsile.passes.check_input:CheckInput",
     "check-iree-input": "sparsile.passes.check_iree_input:CheckIreeInput",
+    "detect-sparsity": "sparsile.passes.detect_sparsity:DetectSparsity",
+    "fold-weight-masks": "sparsile.passes.fold_weight_masks:FoldWeightMasks",
+    "form-kernels": "sparsile.passes.form_kernels:FormKernels",
+    "lower-to-iree": "sparsile.passes.lower_to_iree:LowerToIree",
 }
 
 

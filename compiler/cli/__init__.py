@@ -1,4 +1,4 @@
-"""The ``sparsile`` command: compile, run and opt subcommands."""
+"""The ``sparsile`` command: compile, run, report and opt subcommands."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import SparsileError
-from . import compile_cmd, opt_cmd, run_cmd
+from . import compile_cmd, opt_cmd, report_cmd, run_cmd
 
-_COMMANDS = (compile_cmd, run_cmd, opt_cmd)
+_COMMANDS = (compile_cmd, run_cmd, report_cmd, opt_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,153 @@
+"""``detect-sparsity``: measure every weight's zeros and attach its sparse encoding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..constants import INTENT_ATTR
+from ..dialects.encodings import encoded_type
+from ..dialects.formats import Format, Pattern
+from ..mlir import ir, sparse_tensor
+from . import sparsity_attr
+from .pass_base import Pass
+from .pattern_detection import SparsityStats, check_requested, choose_pattern, describe, measure
+from .weights import WeightUse, weight_uses
+
+_CONV_FORMATS = frozenset({Format.CSR, Format.CHANNELS})
+
+
+@dataclass(frozen=True)
+class DetectSparsity(Pass):
+    """Attach ``#sparse_tensor.encoding``s describing each weight's pattern.
+
+    Matches every constant weight feeding the weight operand of ``linalg.matmul``
+    (through the importer's transpose) or ``linalg.conv_2d_nchw_fchw``. Measures
+    density, N:M conformity along the reduction dimension (1:4, 2:8, 2:4, 4:8),
+    block structure (4, 8, 16, 32), constant fan-in and empty output rows / input
+    channels, and picks a pattern: ``channels``, ``bsr<B>``, ``N:M``, ``csr`` or
+    ``dense`` (below ``min-sparsity``, or outside ``formats``). A sparse weight is
+    followed by a ``sparse_tensor.convert`` to its encoded type, which its
+    consumers now use; the constant gets a ``sparsile.sparsity`` record.
+
+    User intent wins: ``overrides`` (``name@pattern,...``, e.g. ``fc1@2:4``), a
+    ``sparsile.intent`` attribute on the constant (a pattern, or ``pruned`` for
+    masks folded by ``fold-weight-masks``). A requested pattern that the weight
+    does not satisfy, or an override naming no weight, is an error naming the layer.
+    """
+
+    name = "detect-sparsity"
+    min_sparsity: float = 0.25
+    formats: tuple[str, ...] = ("csr", "bsr", "nm", "channels")
+    overrides: tuple[str, ...] = ()
+
+    def run(self, op: ir.Operation, pass_: Any) -> None:
+        uses = weight_uses(op)
+        requested = self._requests(op, uses)
+        if requested is None:
+            pass_.signal_pass_failure()
+            return
+        allowed = frozenset(Format(f) for f in self.formats)
+        done: set[ir.Operation] = set()
+        ok = True
+        for use in uses:
+            if use.constant in done or use.convert is not None:
+                continue
+            done.add(use.constant)
+            ok &= self._annotate(use, requested.get(use.constant), allowed, uses)
+        if not ok:
+            pass_.signal_pass_failure()
+
+    def _requests(self, module: ir.Operation, uses: list[WeightUse]) -> dict[ir.Operation, tuple[str, str]] | None:
+        """(pattern, source) per constant from intents and overrides; None after reporting a bad override."""
+        requests: dict[ir.Operation, tuple[str, str]] = {}
+        for use in uses:
+            if INTENT_ATTR in use.constant.attributes:
+                intent = ir.StringAttr(use.constant.attributes[INTENT_ATTR]).value
+                requests[use.constant] = (intent, "pruned" if intent == "pruned" else "declared")
+        by_name = {use.name: use.constant for use in uses}
+        for item in self.overrides:
+            layer, _, pattern = item.partition("@")
+            constant = by_name.get(layer) or by_name.get(f"{layer}.weight")
+            if constant is None:
+                known = ", ".join(sorted(by_name)) or "none"
+                module.location.emit_error(f"sparsity override for '{layer}' names no weight; weights: {known}")
+                return None
+            requests[constant] = (pattern, "override")
+        return requests
+
+    def _annotate(
+        self, use: WeightUse, request: tuple[str, str] | None, allowed: frozenset[Format], uses: list[WeightUse]
+    ) -> bool:
+        matrix = use.matrix()
+        if matrix is None:
+            return True
+        stats = measure(matrix, use.channel_group)
+        conv = use.kind == "conv"
+        formats = allowed & _CONV_FORMATS if conv else allowed
+        detected = choose_pattern(stats, self.min_sparsity, formats)
+        source, pattern = "detected", detected
+        if request is not None and request[1] == "pruned":
+            source, pattern = "pruned", choose_pattern(stats, 0.0, formats)
+        elif request is not None:
+            source = request[1]
+            try:
+                pattern = Pattern.parse(request[0])
+            except ValueError as err:
+                use.constant.location.emit_error(f"layer '{use.name}': {err}")
+                return False
+            why = check_requested(matrix != 0, pattern, use.channel_group)
+            if why is None and conv and pattern.is_sparse and pattern.format not in _CONV_FORMATS:
+                why = "convolution filters support csr and channels only"
+            if why is not None:
+                use.constant.location.emit_error(f"layer '{use.name}': requested {pattern} but {why}")
+                return False
+        record = weight_record(use, stats, pattern, describe(stats, detected), source)
+        sparsity_attr.write(use.constant, record)
+        if pattern.is_sparse:
+            self._convert(use, pattern, stats.zero_rows == 0 and stats.zero_cols > 0, uses)
+        return True
+
+    def _convert(self, use: WeightUse, pattern: Pattern, input_channels: bool, uses: list[WeightUse]) -> None:
+        constant = use.constant
+        value = constant.results[0]
+        dense_type = ir.RankedTensorType(value.type)
+        target = encoded_type(dense_type, pattern, use.reduction_dim, input_channels)
+        consumers = [u.transpose or u.consumer for u in uses if u.constant == constant]
+        with ir.InsertionPoint.after(constant), constant.location:
+            converted = sparse_tensor.ConvertOp(target, value).result
+        for consumer in consumers:
+            for i, operand in enumerate(consumer.operands):
+                if operand == value:
+                    consumer.operands[i] = converted
+
+
+def weight_record(use: WeightUse, stats: SparsityStats, pattern: Pattern, detected: str, source: str) -> dict[str, Any]:
+    """The ``sparsile.sparsity`` record of a weight: what was measured and what was chosen."""
+    record: dict[str, Any] = {
+        "layer": use.name,
+        "pattern": str(pattern),
+        "detected": detected,
+        "source": source,
+        "density": round(stats.density, 6),
+        "zero_rows": stats.zero_rows,
+        "zero_cols": stats.zero_cols,
+        "out_features": stats.shape[0],
+        "in_features": stats.shape[1],
+        "batch_rows": _batch_rows(use),
+        "reduction_dim": use.reduction_dim if use.kind == "matmul" else 1,
+    }
+    if stats.fanin is not None:
+        record["fanin"] = stats.fanin
+    return record
+
+
+def _batch_rows(use: WeightUse) -> int:
+    """How many input rows meet the weight per call (M of a matmul, N*H*W of a conv output)."""
+    result = ir.RankedTensorType(use.consumer.results[0].type).shape
+    if use.kind == "conv":
+        return int(result[0] * result[2] * result[3])
+    return int(np.prod(result[:-1]))
+

@@ -1,0 +1,118 @@
+"""``form-kernels``: turn each annotated sparse matmul into a ``sparsile.*`` kernel op."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..dialects.encodings import pattern_of_encoding
+from ..dialects.formats import Format, Pattern
+from ..dialects.packing import pack
+from ..dialects.sparsile_dialect import BsrMatmulOp, ChannelMatmulOp, CsrMatmulOp, NmMatmulOp
+from ..mlir import ir
+from . import sparsity_attr
+from .ir_build import constant
+from .kernel_weights import PACKED_OPERANDS
+from .detect_sparsity import weight_record
+from .pass_base import Pass
+from .pattern_detection import measure
+from .weights import WeightUse, defining_op, weight_uses
+
+_OP_CLASSES = {Format.CSR: CsrMatmulOp, Format.BSR: BsrMatmulOp, Format.NM: NmMatmulOp, Format.CHANNELS: ChannelMatmulOp}
+_OPERAND_NAMES = {fmt: names for fmt, names in PACKED_OPERANDS.values()}
+
+
+@dataclass(frozen=True)
+class FormKernels(Pass):
+    """Replace sparse-weight matmuls by kernel ops with packed weights.
+
+    Matches ``linalg.matmul(x, transpose(convert(W)))`` whose accumulator is a
+    zero fill and whose weight ``W`` carries an encoding from ``detect-sparsity``;
+    produces the kernel op of the encoding's format (``sparsile.csr_matmul``,
+    ``bsr_matmul``, ``nm_matmul``, ``channel_matmul``) with the weight packed into
+    constants and an empty epilogue. Sparse weights it cannot turn into a kernel
+    (convolutions, an accumulator that is not zero, an empty weight) fall back to
+    dense: the convert is removed and the reason recorded in ``sparsile.sparsity``.
+    """
+
+    name = "form-kernels"
+
+    def run(self, op: ir.Operation, pass_: Any) -> None:
+        by_convert: dict[ir.Operation, list[WeightUse]] = {}
+        for use in weight_uses(op):
+            if use.convert is not None:
+                by_convert.setdefault(use.convert, []).append(use)
+        for uses in by_convert.values():
+            # A weight shared by several consumers becomes kernels only if all of them can.
+            reason = next((r for r in map(_unsupported, uses) if r is not None), None)
+            if reason is not None:
+                _fall_back(uses[0], reason)
+                continue
+            for use in uses:
+                self._form(use)
+
+    def _form(self, use: WeightUse) -> None:
+        pattern = pattern_of_encoding(ir.RankedTensorType(use.convert.results[0].type).encoding)
+        weight = use.matrix()
+        assert weight is not None  # _unsupported checked it
+        op_class, names = _OP_CLASSES[pattern.format], _OPERAND_NAMES[pattern.format]
+        packed = pack(np.asarray(weight), pattern)
+        matmul = use.consumer
+        if sparsity_attr.read(use.constant) is None:  # annotated by hand, not by detect-sparsity
+            sparsity_attr.write(use.constant, weight_record(use, measure(weight), pattern, str(pattern), "declared"))
+        record = sparsity_attr.update(
+            use.constant,
+            format=str(pattern),
+            stored_values=int(packed["values"].size),
+            index_bytes=int(sum(packed[name].nbytes for name in names[1:])),
+        )
+        with ir.InsertionPoint(matmul), matmul.location:
+            operands = [constant(packed[name]) for name in names]
+            attrs = _attributes(pattern, weight.shape, record["layer"])
+            kernel = op_class(matmul.operands[0], *operands, *attrs, matmul.results[0].type)
+        sparsity_attr.write(kernel.operation, record)
+        matmul.results[0].replace_all_uses_with(kernel.results[0])
+        matmul.erase()
+
+
+def _attributes(pattern: Pattern, shape: tuple[int, int], layer: str) -> list[ir.Attribute]:
+    i64 = ir.IntegerType.get_signless(64)
+    attrs = [ir.IntegerAttr.get(i64, shape[0]), ir.IntegerAttr.get(i64, shape[1])]
+    if pattern.format is Format.BSR:
+        attrs.append(ir.IntegerAttr.get(i64, pattern.block))
+    elif pattern.format is Format.NM:
+        attrs += [ir.IntegerAttr.get(i64, pattern.n), ir.IntegerAttr.get(i64, pattern.m)]
+    return attrs + [ir.StringAttr.get("none"), ir.FloatAttr.get(ir.F32Type.get(), 1.0), ir.StringAttr.get(layer)]
+
+
+def _unsupported(use: WeightUse) -> str | None:
+    if use.kind == "conv":
+        return "sparse convolution kernels are not implemented"
+    if use.transpose is None:
+        return "only torch-layout [out, in] weights become kernels"
+    init = defining_op(use.consumer.operands[2])
+    if init is None or init.name != "linalg.fill" or not _is_zero(init.operands[0]):
+        return "the matmul accumulates into a non-zero tensor"
+    weight = use.matrix()
+    if weight is None or not np.any(weight):
+        return "the weight is all zeros"
+    return None
+
+
+def _is_zero(value: ir.Value) -> bool:
+    op = defining_op(value)
+    return op is not None and op.name == "arith.constant" and ir.FloatAttr(op.attributes["value"]).value == 0.0
+
+
+def _fall_back(use: WeightUse, reason: str) -> None:
+    convert = use.convert
+    pattern = pattern_of_encoding(ir.RankedTensorType(convert.results[0].type).encoding)
+    convert.results[0].replace_all_uses_with(use.constant.results[0])
+    convert.erase()
+    weight = use.matrix()
+    if sparsity_attr.read(use.constant) is None and weight is not None:
+        sparsity_attr.write(use.constant, weight_record(use, measure(weight, use.channel_group), pattern, str(pattern), "declared"))
+    stored = int(np.prod(ir.RankedTensorType(use.constant.results[0].type).shape))
+    sparsity_attr.update(use.constant, format="dense", fallback=reason, stored_values=stored, index_bytes=0)

@@ -1,0 +1,73 @@
+"""Small IR builders shared by the passes (constants, matmuls, elementwise generics).
+
+Every builder inserts at the current insertion point and location (use them
+inside ``with ir.InsertionPoint(...), loc:``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..mlir import arith, ir, linalg, tensor
+
+_NUMPY_ELEMENT = {
+    np.dtype(np.float32): ir.F32Type.get,
+    np.dtype(np.float16): ir.F16Type.get,
+    np.dtype(np.float64): ir.F64Type.get,
+    np.dtype(np.int8): lambda: ir.IntegerType.get_signless(8),
+    np.dtype(np.int32): lambda: ir.IntegerType.get_signless(32),
+    np.dtype(np.int64): lambda: ir.IntegerType.get_signless(64),
+}
+
+
+def constant(array: np.ndarray) -> ir.Value:
+    """An ``arith.constant`` holding ``array`` (copied into the context)."""
+    array = np.ascontiguousarray(array)
+    element = _NUMPY_ELEMENT[array.dtype]()
+    tensor_type = ir.RankedTensorType.get(list(array.shape), element)
+    attr = ir.DenseElementsAttr.get(array, type=element)
+    return arith.ConstantOp(tensor_type, attr).result
+
+
+def scalar(value: float, element: ir.Type) -> ir.Value:
+    return arith.ConstantOp(element, value).result
+
+
+def zeros(shape: Sequence[int], element: ir.Type) -> ir.Value:
+    """``linalg.fill`` of 0 into a fresh ``tensor.empty``."""
+    empty = tensor.EmptyOp(list(shape), element).result
+    return linalg.fill(scalar(0.0, element), outs=[empty])
+
+
+def matmul(lhs: ir.Value, rhs: ir.Value) -> ir.Value:
+    """``lhs [M, K] @ rhs [K, N]`` into a zero-filled result."""
+    m = ir.RankedTensorType(lhs.type).shape[0]
+    n = ir.RankedTensorType(rhs.type).shape[1]
+    element = ir.RankedTensorType(lhs.type).element_type
+    return linalg.matmul(lhs, rhs, outs=[zeros([m, n], element)])
+
+
+def elementwise(
+    inputs: Sequence[ir.Value],
+    input_maps: Sequence[ir.AffineMap],
+    result_type: ir.RankedTensorType,
+    body: Callable[[list[ir.Value]], ir.Value],
+) -> ir.Value:
+    """An all-parallel ``linalg.generic`` over ``result_type``; ``body`` maps input scalars to the output scalar."""
+    rank = result_type.rank
+    init = tensor.EmptyOp(list(result_type.shape), result_type.element_type).result
+    identity = ir.AffineMap.get_identity(rank)
+    op = linalg.GenericOp(
+        [result_type],
+        list(inputs),
+        [init],
+        ir.ArrayAttr.get([ir.AffineMapAttr.get(m) for m in [*input_maps, identity]]),
+        ir.ArrayAttr.get([ir.Attribute.parse("#linalg.iterator_type<parallel>")] * rank),
+    )
+    element_types = [ir.RankedTensorType(v.type).element_type for v in inputs] + [result_type.element_type]
+    block = op.regions[0].blocks.append(*element_types)
+    with ir.InsertionPoint(block):
+        linalg.YieldOp([body(list(block.arguments)[: len(inputs)])])
+    return op.results[0]

@@ -1,0 +1,107 @@
+// RUN: sparsile opt -p form-kernels,canonicalize --split-input-file %s | filecheck %s
+
+// CSR: values, column indices and row offsets become constants of the kernel op.
+// CHECK-LABEL: func.func @csr
+// CHECK-SAME: (%[[X:.*]]: tensor<2x4xf32>)
+// CHECK-DAG: %[[V:.*]] = arith.constant dense<[1.000000e+00, 2.000000e+00, 3.000000e+00]> : tensor<3xf32>
+// CHECK-DAG: %[[C:.*]] = arith.constant dense<[0, 3, 1]> : tensor<3xi32>
+// CHECK-DAG: %[[O:.*]] = arith.constant dense<[0, 2, 2, 3]> : tensor<4xi32>
+// CHECK: %[[Y:.*]] = "sparsile.csr_matmul"(%[[X]], %[[V]], %[[C]], %[[O]]) {epilogue = "none", in_features = 4 : i64, layer = "w", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>, out_features = 3 : i64, scale = 1.000000e+00 : f32, sparsile.sparsity = {batch_rows{{.*}}format = "csr"{{.*}}index_bytes = 28 : i64{{.*}}source = "declared", stored_values = 3 : i64
+// CHECK-NOT: linalg.matmul
+// CHECK-NOT: sparse_tensor.convert
+// CHECK: return %[[Y]]
+func.func @csr(%x: tensor<2x4xf32>) -> tensor<2x3xf32> {
+  %w = arith.constant {sparsile.name = "w"} dense<[[1.0, 0.0, 0.0, 2.0],
+    [0.0, 0.0, 0.0, 0.0],
+    [0.0, 3.0, 0.0, 0.0]]> : tensor<3x4xf32>
+  %s = sparse_tensor.convert %w : tensor<3x4xf32> to tensor<3x4xf32, #sparse_tensor.encoding<{map = (i, j) -> (i : dense, j : compressed)}>>
+  %e = tensor.empty() : tensor<4x3xf32>
+  %wt = linalg.transpose ins(%s : tensor<3x4xf32, #sparse_tensor.encoding<{map = (i, j) -> (i : dense, j : compressed)}>>) outs(%e : tensor<4x3xf32>) permutation = [1, 0]
+  %zero = arith.constant 0.0 : f32
+  %acc0 = tensor.empty() : tensor<2x3xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%acc0 : tensor<2x3xf32>) -> tensor<2x3xf32>
+  %y = linalg.matmul ins(%x, %wt : tensor<2x4xf32>, tensor<4x3xf32>) outs(%acc : tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %y : tensor<2x3xf32>
+}
+
+// -----
+
+// 2:4: kept values and their i8 positions inside each group of four.
+// CHECK-LABEL: func.func @nm
+// CHECK-DAG: arith.constant dense<{{\[}}[1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00], [5.000000e+00, 6.000000e+00, 7.000000e+00, 8.000000e+00]]> : tensor<2x4xf32>
+// CHECK-DAG: arith.constant dense<{{\[}}[0, 1, 1, 3], [2, 3, 0, 2]]> : tensor<2x4xi8>
+// CHECK: "sparsile.nm_matmul"({{.*}}) {{.*}}m = 4 : i64, n = 2 : i64
+func.func @nm(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
+  %w = arith.constant {sparsile.name = "w"} dense<[[1.0, 2.0, 0.0, 0.0, 0.0, 3.0, 0.0, 4.0],
+    [0.0, 0.0, 5.0, 6.0, 7.0, 0.0, 8.0, 0.0]]> : tensor<2x8xf32>
+  %s = sparse_tensor.convert %w : tensor<2x8xf32> to tensor<2x8xf32, #sparse_tensor.encoding<{map = (i, j) -> (i : dense, j floordiv 4 : dense, j mod 4 : structured[2, 4])}>>
+  %e = tensor.empty() : tensor<8x2xf32>
+  %wt = linalg.transpose ins(%s : tensor<2x8xf32, #sparse_tensor.encoding<{map = (i, j) -> (i : dense, j floordiv 4 : dense, j mod 4 : structured[2, 4])}>>) outs(%e : tensor<8x2xf32>) permutation = [1, 0]
+  %zero = arith.constant 0.0 : f32
+  %acc0 = tensor.empty() : tensor<2x2xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%acc0 : tensor<2x2xf32>) -> tensor<2x2xf32>
+  %y = linalg.matmul ins(%x, %wt : tensor<2x8xf32>, tensor<8x2xf32>) outs(%acc : tensor<2x2xf32>) -> tensor<2x2xf32>
+  return %y : tensor<2x2xf32>
+}
+
+// -----
+
+// 2x2 blocks: one block per block row here.
+// CHECK-LABEL: func.func @bsr
+// CHECK-DAG: arith.constant dense<[0, 1]> : tensor<2xi32>
+// CHECK-DAG: arith.constant dense<[0, 1, 2]> : tensor<3xi32>
+// CHECK-DAG: arith.constant dense<{{.*}}> : tensor<2x2x2xf32>
+// CHECK: "sparsile.bsr_matmul"({{.*}}) {block = 2 : i64
+func.func @bsr(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %w = arith.constant {sparsile.name = "w"} dense<[[1.0, 2.0, 0.0, 0.0],
+    [3.0, 4.0, 0.0, 0.0],
+    [0.0, 0.0, 7.0, 8.0],
+    [0.0, 0.0, 5.0, 6.0]]> : tensor<4x4xf32>
+  %s = sparse_tensor.convert %w : tensor<4x4xf32> to tensor<4x4xf32, #sparse_tensor.encoding<{map = (i, j) -> (i floordiv 2 : dense, j floordiv 2 : compressed, i mod 2 : dense, j mod 2 : dense)}>>
+  %e = tensor.empty() : tensor<4x4xf32>
+  %wt = linalg.transpose ins(%s : tensor<4x4xf32, #sparse_tensor.encoding<{map = (i, j) -> (i floordiv 2 : dense, j floordiv 2 : compressed, i mod 2 : dense, j mod 2 : dense)}>>) outs(%e : tensor<4x4xf32>) permutation = [1, 0]
+  %zero = arith.constant 0.0 : f32
+  %acc0 = tensor.empty() : tensor<2x4xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%acc0 : tensor<2x4xf32>) -> tensor<2x4xf32>
+  %y = linalg.matmul ins(%x, %wt : tensor<2x4xf32>, tensor<4x4xf32>) outs(%acc : tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+
+// -----
+
+// Channels: the kept rows x columns sub-matrix and the kept indices.
+// CHECK-LABEL: func.func @channels
+// CHECK-DAG: arith.constant dense<{{\[}}[1.000000e+00, 2.000000e+00, 3.000000e+00], [4.000000e+00, 5.000000e+00, 6.000000e+00]]> : tensor<2x3xf32>
+// CHECK-DAG: arith.constant dense<[0, 2]> : tensor<2xi32>
+// CHECK-DAG: arith.constant dense<[0, 1, 2]> : tensor<3xi32>
+// CHECK: "sparsile.channel_matmul"
+func.func @channels(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  %w = arith.constant {sparsile.name = "w"} dense<[[1.0, 2.0, 3.0],
+    [0.0, 0.0, 0.0],
+    [4.0, 5.0, 6.0]]> : tensor<3x3xf32>
+  %s = sparse_tensor.convert %w : tensor<3x3xf32> to tensor<3x3xf32, #sparse_tensor.encoding<{map = (i, j) -> (i : compressed, j : dense)}>>
+  %e = tensor.empty() : tensor<3x3xf32>
+  %wt = linalg.transpose ins(%s : tensor<3x3xf32, #sparse_tensor.encoding<{map = (i, j) -> (i : compressed, j : dense)}>>) outs(%e : tensor<3x3xf32>) permutation = [1, 0]
+  %zero = arith.constant 0.0 : f32
+  %acc0 = tensor.empty() : tensor<2x3xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%acc0 : tensor<2x3xf32>) -> tensor<2x3xf32>
+  %y = linalg.matmul ins(%x, %wt : tensor<2x3xf32>, tensor<3x3xf32>) outs(%acc : tensor<2x3xf32>) -> tensor<2x3xf32>
+  return %y : tensor<2x3xf32>
+}
+
+// -----
+
+// A sparse conv filter falls back to dense: the convert goes, the reason is recorded.
+// CHECK-LABEL: func.func @conv_fallback
+// CHECK: arith.constant {sparsile.name = "conv", sparsile.sparsity = {batch_rows = 9 : i64{{.*}}fallback = "sparse convolution kernels are not implemented", {{.*}}format = "dense"
+// CHECK-NOT: sparse_tensor.convert
+// CHECK: linalg.conv_2d_nchw_fchw
+func.func @conv_fallback(%x: tensor<1x2x4x4xf32>) -> tensor<1x2x3x3xf32> {
+  %w = arith.constant {sparsile.name = "conv"} dense<[[[[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 2.0]]], [[[0.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]]]> : tensor<2x2x2x2xf32>
+  %s = sparse_tensor.convert %w : tensor<2x2x2x2xf32> to tensor<2x2x2x2xf32, #sparse_tensor.encoding<{map = (f, c, h, w) -> (f : compressed, c : dense, h : dense, w : dense)}>>
+  %zero = arith.constant 0.0 : f32
+  %acc0 = tensor.empty() : tensor<1x2x3x3xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%acc0 : tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %s : tensor<1x2x4x4xf32>, tensor<2x2x2x2xf32, #sparse_tensor.encoding<{map = (f, c, h, w) -> (f : compressed, c : dense, h : dense, w : dense)}>>) outs(%acc : tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32>
+  return %y : tensor<1x2x3x3xf32>
+}

@@ -1,0 +1,138 @@
+"""User intent and detection through the public API, and numerics of every format."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn.utils import prune
+
+import sparsile
+from sparsile.errors import PipelineError
+
+import pruning
+
+
+def small_mlp(seed: int = 0) -> tuple[torch.nn.Module, torch.Tensor]:
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128), torch.nn.GELU(), torch.nn.Linear(128, 32)
+    ).eval()
+    return model, torch.randn(5, 64)
+
+
+def formats(compiled_or_report) -> dict[str, str]:
+    report = compiled_or_report.report if hasattr(compiled_or_report, "report") else compiled_or_report
+    return {layer.name: layer.format for layer in report}
+
+
+@pytest.mark.parametrize(
+    "prune_fn,expected",
+    [
+        (lambda l: pruning.magnitude(l, 0.9), "csr"),
+        (lambda l: pruning.n_of_m(l, 2, 4), "2:4"),
+        (lambda l: pruning.blocks(l, 0.75, 16), "bsr16"),
+        (lambda l: pruning.neurons(l, 0.5), "channels"),
+    ],
+    ids=["unstructured", "2:4", "bsr16", "neurons"],
+)
+def test_each_format_matches_eager(prune_fn, expected):
+    model, x = small_mlp()
+    prune_fn(model[2])
+    compiled = sparsile.compile(model, (x,))
+    assert formats(compiled)["2.weight"] == expected
+    assert f"sparsile.{ {'csr': 'csr', '2:4': 'nm', 'bsr16': 'bsr', 'channels': 'channel'}[expected] }_matmul" in compiled.ir("kernels")
+    torch.testing.assert_close(compiled(x), model(x).detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_overrides_win_over_detection():
+    model, x = small_mlp()
+    pruning.n_of_m(model[0], 2, 4)
+    pruning.magnitude(model[2], 0.8)
+    compiled = sparsile.compile(model, (x,), sparsity={"0": "csr", "2.weight": "dense", "4": "csr"})
+    assert formats(compiled) == {"0.weight": "csr", "2.weight": "dense", "4.weight": "csr"}
+    assert {l.name: l.source for l in compiled.report} == {"0.weight": "override", "2.weight": "override", "4.weight": "override"}
+    assert compiled.report["0"].detected == "2:4"
+    torch.testing.assert_close(compiled(x), model(x).detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_override_that_does_not_hold_names_the_layer():
+    model, x = small_mlp()
+    with pytest.raises(PipelineError, match=r"layer '2.weight': requested 2:4 but row 0, columns 0..3 hold 4 nonzeros"):
+        sparsile.compile(model, (x,), sparsity={"2": "2:4"})
+
+
+def test_override_of_unknown_layer_lists_the_layers():
+    model, x = small_mlp()
+    with pytest.raises(PipelineError, match=r"sparsity override for 'fc9' names no weight; weights: 0.weight, 2.weight, 4.weight"):
+        sparsile.analyze(model, (x,), sparsity={"fc9": "csr"})
+
+
+def test_bad_pattern_text():
+    model, x = small_mlp()
+    with pytest.raises(PipelineError, match=r"layer '2.weight': unknown sparsity pattern 'diagonal'"):
+        sparsile.analyze(model, (x,), sparsity={"2": "diagonal"})
+
+
+def test_torch_prune_masks_are_intent():
+    model, x = small_mlp()
+    prune.l1_unstructured(model[2], "weight", amount=0.2)  # below min-sparsity, but the user pruned it
+    prune.ln_structured(model[0], "weight", amount=0.5, n=2, dim=0)
+    report = sparsile.analyze(model, (x,))
+    assert report["2"].source == "pruned" and report["2"].format == "csr"
+    assert report["0"].source == "pruned" and report["0"].format == "channels"
+    compiled = sparsile.compile(model, (x,))
+    torch.testing.assert_close(compiled(x), model(x).detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_torch_sparse_layouts_are_intent():
+    model, x = small_mlp()
+    expected = model(x).detach()
+    with torch.no_grad():
+        w0 = model[0].weight.clone()
+        w0[w0.abs() < 0.05] = 0
+        model[0].weight = torch.nn.Parameter(w0.to_sparse_csr(), requires_grad=False)
+        w2 = model[2].weight.clone()
+        w2[:, 32:96] = 0
+        model[2].weight = torch.nn.Parameter(w2.to_sparse_bsr((16, 16)), requires_grad=False)
+    expected = model(x)
+    compiled = sparsile.compile(model, (x,))
+    assert formats(compiled)["0.weight"] == "csr" and compiled.report["0"].source == "declared"
+    assert formats(compiled)["2.weight"] == "bsr16" and compiled.report["2"].source == "declared"
+    assert model[0].weight.layout is torch.sparse_csr, "the user's model keeps its sparse weights"
+    torch.testing.assert_close(compiled(x), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_min_sparsity_and_formats_options():
+    model, x = small_mlp()
+    pruning.magnitude(model[2], 0.5)
+    assert formats(sparsile.analyze(model, (x,)))["2.weight"] == "csr"
+    strict = sparsile.analyze(model, (x,), pass_options={"detect-sparsity": {"min-sparsity": 0.6}})
+    assert formats(strict)["2.weight"] == "dense"
+    pruning.n_of_m(model[0], 2, 4)
+    only_csr = sparsile.analyze(model, (x,), pass_options={"detect-sparsity": {"formats": ["csr"]}})
+    assert formats(only_csr)["0.weight"] == "csr"
+
+
+def test_conv_weights_are_reported_and_fall_back(models):
+    model, args = models.cnn()
+    with torch.no_grad():
+        model.features[4].weight[::2] = 0  # half the filters of the second conv
+    compiled = sparsile.compile(model, args)
+    layer = compiled.report["features.4"]
+    assert layer.detected.startswith("channels; 16/32 rows empty")
+    assert layer.format == "dense" and layer.fallback == "sparse convolution kernels are not implemented"
+    torch.testing.assert_close(compiled(*args), model(*args).detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_stages_show_encodings_and_kernels(tmp_path):
+    model, x = small_mlp()
+    pruning.n_of_m(model[0], 2, 4)
+    pruning.blocks(model[2], 0.75, 16)
+    compiled = sparsile.compile(model, (x,), dump_ir=tmp_path)
+    annotated = (tmp_path / "01-annotated.mlir").read_text()
+    assert "structured[2, 4]" in annotated and "d0 floordiv 16 : dense, d1 floordiv 16 : compressed" in annotated
+    kernels = (tmp_path / "02-kernels.mlir").read_text()
+    assert '"sparsile.nm_matmul"' in kernels and '"sparsile.bsr_matmul"' in kernels
+    assert "#sparse_tensor.encoding" not in kernels
+    iree_input = compiled.ir("iree-input")
+    assert "sparsile." not in iree_input.replace("sparsile.name", "").replace("sparsile.sparsity", "")
