@@ -12,8 +12,12 @@ from .output_tree import OutputTree
 from .stages import MLIR_STAGES, dump_name
 
 
-def load(directory: str | os.PathLike[str]) -> CompiledModel:
-    """Load an artifact directory, verifying its manifest and the sha256 of its ``.vmfb``."""
+def load(directory: str | os.PathLike[str], output_tree: OutputTree | None = None) -> CompiledModel:
+    """Load an artifact directory, verifying its manifest and the sha256 of its ``.vmfb``.
+
+    ``output_tree`` replaces the manifest's output structure (the importer's is exact
+    even for classes that do not serialise).
+    """
     path = Path(directory)
     if not path.is_dir():
         raise ArtifactError(f"{path} is not an artifact directory (it does not exist or is a file)")
@@ -37,4 +41,4 @@ def load(directory: str | os.PathLike[str]) -> CompiledModel:
         for stage in MLIR_STAGES
         if (path / IR_DIR / dump_name(stage)).is_file()
     }
-    return CompiledModel(vmfb, manifest, stage_ir, OutputTree.from_json(manifest.output_tree))
+    return CompiledModel(vmfb, manifest, stage_ir, output_tree or OutputTree.from_json(manifest.output_tree))

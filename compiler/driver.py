@@ -12,6 +12,8 @@ from typing import Any
 from .compiled_model import CompiledModel
 from .dtypes import numpy_dtype_name
 from .dumps import write_stage_dump
+from . import environment
+from .cache import ArtifactCache, cache_key
 from .errors import ModelSpecError, PipelineError
 from .iree_backend import IreeCompileError, compile_vmfb
 from .manifest import Manifest, TensorSpec, sha256_hex
@@ -40,56 +42,97 @@ class PipelineResult:
 
 
 def compile_model(model: Any, example_args: Sequence[Any], options: CompileOptions) -> CompiledModel:
-    """Import ``model``, run the stages after its starting stage, and compile the result with IREE."""
-    result = run_stages(model, example_args, options, until="vmfb")
+    """Import ``model``, run the stages after its starting stage, and compile the result with IREE.
+
+    The artifact cache is consulted once the model is imported: a hit skips every
+    stage and IREE (dumps and IR printing need the stages, so they bypass it).
+    """
+    staged = _Staged(model, example_args, options, until="vmfb")
+    key = None
+    if options.cache and not environment.flag(environment.NO_CACHE) and not (options.dump_ir or options.print_ir_after_all):
+        key = cache_key(to_bytecode(staged.source.module), _cache_settings(options))
+        if not environment.flag(environment.ALWAYS_COMPILE):
+            hit = ArtifactCache().load(key, staged.source.output_tree)
+            if hit is not None:
+                staged.skip_rest("cached")
+                return hit
+    result = staged.run()
     assert result.vmfb is not None
-    manifest = _manifest(result, options)
-    return CompiledModel(result.vmfb, manifest, result.stage_ir, result.source.output_tree)
+    compiled = CompiledModel(result.vmfb, _manifest(result, options), result.stage_ir, result.source.output_tree)
+    if key is not None:
+        ArtifactCache().store(key, compiled)
+    return compiled
 
 
 def analyze_model(model: Any, example_args: Sequence[Any], options: CompileOptions) -> SparsityReport:
     """Run the stages up to ``kernels`` (no IREE) and return the sparsity report."""
-    return run_stages(model, example_args, options, until="kernels").report
+    return _Staged(model, example_args, options, until="kernels").run().report
 
 
-def run_stages(model: Any, example_args: Sequence[Any], options: CompileOptions, until: str) -> PipelineResult:
-    """Load ``model`` and run every stage after its starting stage up to and including ``until``."""
-    ctx = new_context()
-    start = options.from_stage or "linalg"
-    remaining = stages_after(start)
-    if not remaining:
-        raise ModelSpecError("a compile cannot start from stage 'vmfb'; give IR of an MLIR stage")
-    if until in remaining:
-        remaining = remaining[: remaining.index(until) + 1]
-    total = len(remaining) + 1
-    started = time.perf_counter()
-    _progress(options, start, 1, total, None)
-    source = load_source(model, example_args, ctx, options.from_stage, options.entry)
-    _progress(options, start, 1, total, time.perf_counter() - started)
-    runner = PassRunner(
-        ctx,
-        print_ir_after_all=options.print_ir_after_all,
-        failure_dir=Path(options.dump_ir) if options.dump_ir else None,
-        elide_limit=options.elide_limit,
-        source_name=source.source_name,
-    )
-    if source.stage != "linalg":
-        # Stages after linalg skip the annotate pipeline and its input check.
-        runner.run(source.module, [CheckInput(entry=source.entry or "")], source.stage)
-    result = PipelineResult(source, {}, collect_report(source.module))
-    _record(result.stage_ir, source.stage, source.module, options)
-    for step, stage in enumerate(remaining, start=2):
+class _Staged:
+    """A model loaded into a fresh context, and the stages still to run on it (with progress)."""
+
+    def __init__(self, model: Any, example_args: Sequence[Any], options: CompileOptions, until: str):
+        self.options = options
+        self.ctx = new_context()
+        start = options.from_stage or "linalg"
+        remaining = stages_after(start)
+        if not remaining:
+            raise ModelSpecError("a compile cannot start from stage 'vmfb'; give IR of an MLIR stage")
+        if until in remaining:
+            remaining = remaining[: remaining.index(until) + 1]
+        self.remaining = remaining
+        self.total = len(remaining) + 1
         started = time.perf_counter()
-        _progress(options, stage, step, total, None)
-        if stage == "vmfb":
-            result.vmfb = _compile_vmfb(source, options, runner)
-        else:
-            runner.run(source.module, _stage_pipeline(stage, source, options, ctx), stage)
-            _record(result.stage_ir, stage, source.module, options)
-            if stage in ("annotated", "kernels"):
-                result.report = collect_report(source.module)
-        _progress(options, stage, step, total, time.perf_counter() - started)
-    return result
+        _progress(options, start, 1, self.total, None)
+        self.source = load_source(model, example_args, self.ctx, options.from_stage, options.entry)
+        _progress(options, start, 1, self.total, time.perf_counter() - started)
+
+    def skip_rest(self, why: str) -> None:
+        _progress(self.options, f"{self.remaining[-1]} ({why})", self.total, self.total, 0.0)
+
+    def run(self) -> PipelineResult:
+        """Run every remaining stage."""
+        options, source = self.options, self.source
+        runner = PassRunner(
+            self.ctx,
+            print_ir_after_all=options.print_ir_after_all,
+            failure_dir=Path(options.dump_ir) if options.dump_ir else None,
+            elide_limit=options.elide_limit,
+            source_name=source.source_name,
+        )
+        if source.stage != "linalg":
+            # Stages after linalg skip the annotate pipeline and its input check.
+            runner.run(source.module, [CheckInput(entry=source.entry or "")], source.stage)
+        result = PipelineResult(source, {}, collect_report(source.module))
+        _record(result.stage_ir, source.stage, source.module, options)
+        for step, stage in enumerate(self.remaining, start=2):
+            started = time.perf_counter()
+            _progress(options, stage, step, self.total, None)
+            if stage == "vmfb":
+                result.vmfb = _compile_vmfb(source, options, runner)
+            else:
+                runner.run(source.module, _stage_pipeline(stage, source, options, self.ctx), stage)
+                _record(result.stage_ir, stage, source.module, options)
+                if stage in ("annotated", "kernels"):
+                    result.report = collect_report(source.module)
+            _progress(options, stage, step, self.total, time.perf_counter() - started)
+        return result
+
+
+def _cache_settings(options: CompileOptions) -> dict[str, Any]:
+    """The options that change what a compile produces (the cache key's settings)."""
+    target = options.target
+    return {
+        "target": target.spec,
+        "target_chip": target.chip,
+        "flags": [*target.flags, *options.iree_flags],
+        "entry": options.entry,
+        "from_stage": options.from_stage,
+        "elide_limit": options.elide_limit,
+        "pass_options": options.pass_options,
+        "sparsity": options.sparsity,
+    }
 
 
 def _stage_pipeline(stage: str, source: Source, options: CompileOptions, ctx: ir.Context) -> list:

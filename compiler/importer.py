@@ -204,3 +204,42 @@ def _import_error(err: ir.MLIRError) -> ModelImportError:
             return UnsupportedOpError(op, detail)
     messages = "\n".join(f"{format_location(d.location)}: {d.message}" for d in err.error_diagnostics)
     return ModelImportError(f"torch-mlir could not lower the program to linalg:\n{messages or err}")
+
+
+@dataclass
+class FrozenGraph:
+    """An aten FX graph whose placeholders at ``frozen`` positions are frozen to named tensors."""
+
+    graph_module: torch.fx.GraphModule
+    frozen: dict[int, tuple[str, torch.Tensor]]
+    output_count: int
+
+
+def import_graph(graph: FrozenGraph, ctx: ir.Context) -> ImportedModel:
+    """Import an aten graph (from aot_autograd) with its frozen inputs as named dense constants."""
+    gm = graph.graph_module
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    names = {}
+    user_names = []
+    for index, node in enumerate(placeholders):
+        if index in graph.frozen:
+            name, tensor = graph.frozen[index]
+            names[id(tensor)] = name
+            node.replace_all_uses_with(tensor)
+            gm.graph.erase_node(node)
+        else:
+            user_names.append(node.name)
+    gm.recompile()
+    hooks = _DenseWeights(names)
+    importer = FxImporter(context=ctx, hooks=hooks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            importer.import_stateless_graph(gm.graph, func_name=ENTRY)
+        except Exception as err:
+            raise ModelImportError(f"torch-mlir could not import the graph: {err}") from err
+    module = importer.module
+    _lower(module, ctx, _TORCH_BACKEND)
+    _lower(module, ctx, _LINALG_BACKEND)
+    hooks.tag_constants(module, {})
+    return ImportedModel(module, user_names, OutputTree(None))

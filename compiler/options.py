@@ -29,6 +29,8 @@ class CompileOptions:
     elements are elided in dumps and printing (None keeps everything).
     ``pass_options``: ``{pass-name: {option: value}}`` applied wherever the pass runs.
     ``iree_flags``: extra iree-compile flags. ``progress``: a stage progress callback.
+    ``cache``: use the on-disk artifact cache (see :mod:`sparsile.cache`; ``SPARSILE_CACHE_DIR``,
+    ``SPARSILE_ALWAYS_COMPILE``, ``SPARSILE_NO_CACHE``).
     ``sparsity``: per-layer patterns that override detection, ``{"fc1": "2:4", "fc2": "bsr16",
     "fc3": "csr", "head": "dense"}`` (a layer name or a weight name).
     """
@@ -43,6 +45,7 @@ class CompileOptions:
     iree_flags: tuple[str, ...] = ()
     progress: ProgressCallback | None = None
     sparsity: dict[str, str] = field(default_factory=dict)
+    cache: bool = True
 
     def __post_init__(self) -> None:
         self.target = resolve_target(self.target)

@@ -32,8 +32,11 @@ def load_source(model: Any, example_args: Sequence[Any], ctx: ir.Context, from_s
     import torch
     from torch.export import ExportedProgram
 
-    from .importer import ENTRY, export_program, import_program
+    from .importer import ENTRY, FrozenGraph, export_program, import_graph, import_program
 
+    if isinstance(model, FrozenGraph):
+        imported = import_graph(model, ctx)
+        return Source(imported.module, "linalg", "graph", ENTRY, imported.input_names, imported.output_tree)
     if isinstance(model, (torch.nn.Module, ExportedProgram)):
         if from_stage not in (None, "linalg"):
             raise ModelSpecError(f"a torch model starts at stage 'linalg', not '{from_stage}'")

@@ -41,12 +41,27 @@ def zeros(shape: Sequence[int], element: ir.Type) -> ir.Value:
     return linalg.fill(scalar(0.0, element), outs=[empty])
 
 
+def transpose(value: ir.Value, permutation: Sequence[int]) -> ir.Value:
+    """``linalg.transpose`` of ``value`` into a fresh tensor."""
+    source = ir.RankedTensorType(value.type)
+    shape = [source.shape[p] for p in permutation]
+    empty = tensor.EmptyOp(shape, source.element_type).result
+    op = linalg.transpose(value, outs=[empty], permutation=list(permutation))
+    return op.results[0] if hasattr(op, "results") else op
+
+
 def matmul(lhs: ir.Value, rhs: ir.Value) -> ir.Value:
     """``lhs [M, K] @ rhs [K, N]`` into a zero-filled result."""
     m = ir.RankedTensorType(lhs.type).shape[0]
     n = ir.RankedTensorType(rhs.type).shape[1]
     element = ir.RankedTensorType(lhs.type).element_type
-    return linalg.matmul(lhs, rhs, outs=[zeros([m, n], element)])
+    result = linalg.matmul(lhs, rhs, outs=[zeros([m, n], element)])
+    # The Python builder leaves the indexing_maps property empty (the parser would fill it in);
+    # bytecode carries properties as they are, and IREE needs them.
+    d0, d1, d2 = (ir.AffineExpr.get_dim(i) for i in range(3))
+    maps = [ir.AffineMap.get(3, 0, [d0, d2]), ir.AffineMap.get(3, 0, [d2, d1]), ir.AffineMap.get(3, 0, [d0, d1])]
+    result.owner.attributes["indexing_maps"] = ir.ArrayAttr.get([ir.AffineMapAttr.get(m) for m in maps])
+    return result
 
 
 def elementwise(

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..mlir import arith, ir
 from ..mlir import math as math_dialect  # the MLIR dialect, not the stdlib module
-from .ir_build import constant, elementwise, matmul, scalar
+from .ir_build import constant, elementwise, matmul, scalar, transpose
 from .ir_query import walk_ops
 from .kernel_weights import PACKED_OPERANDS, kernel_weight
 from .pass_base import Pass
@@ -52,7 +52,8 @@ def _lower(kernel: ir.Operation) -> bool:
     bias = extras.pop(0) if segments[-2] else None
     residual = extras.pop(0) if segments[-1] else None
     with ir.InsertionPoint(kernel), kernel.location:
-        acc = matmul(x, constant(np.ascontiguousarray(weight.T)))
+        # The importer's form (a transposed [out, in] constant): IREE compiles it best.
+        acc = matmul(x, transpose(constant(weight), [1, 0]))
         result = epilogue(
             acc,
             ir.StringAttr(kernel.attributes["epilogue"]).value,

@@ -14,6 +14,13 @@ EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_artifact_cache(tmp_path_factory):
+    """Every test session (and the CLI processes it starts) gets an empty artifact cache of its own."""
+    os.environ["SPARSILE_CACHE_DIR"] = str(tmp_path_factory.mktemp("sparsile-cache"))
+    yield
+
+
 def run_cli(*args: str, stdin: str | None = None, check: bool = False, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m sparsile ARGS`` in a fresh process."""
     result = subprocess.run(

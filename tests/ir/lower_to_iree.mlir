@@ -1,11 +1,13 @@
-// RUN: sparsile opt -p lower-to-iree,check-iree-input --split-input-file %s | filecheck %s
+// RUN: sparsile opt -p lower-to-iree,canonicalize,check-iree-input --split-input-file %s | filecheck %s
 
-// The reference lowering: the dense weight (transposed to [in, out]), a matmul, and
-// one generic for the epilogue: act(acc * scale + bias) + residual.
+// The reference lowering: the dense [out, in] weight, transposed as the importer does
+// (the form IREE compiles best), a matmul, and one generic for the epilogue:
+// act(acc * scale + bias) + residual.
 // CHECK-LABEL: func.func @csr_bias_relu_residual
 // CHECK-SAME: (%[[X:.*]]: tensor<2x4xf32>, %[[B:.*]]: tensor<3xf32>, %[[R:.*]]: tensor<2x3xf32>)
-// CHECK: %[[W:.*]] = arith.constant dense<{{\[}}[1.000000e+00, 0.000000e+00, 0.000000e+00], [0.000000e+00, 0.000000e+00, 3.000000e+00], [0.000000e+00, 0.000000e+00, 0.000000e+00], [2.000000e+00, 0.000000e+00, 0.000000e+00]]> : tensor<4x3xf32>
-// CHECK: %[[ACC:.*]] = linalg.matmul ins(%[[X]], %[[W]] : tensor<2x4xf32>, tensor<4x3xf32>)
+// CHECK: %[[W:.*]] = arith.constant dense<{{\[}}[1.000000e+00, 0.000000e+00, 0.000000e+00, 2.000000e+00], [0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00], [0.000000e+00, 3.000000e+00, 0.000000e+00, 0.000000e+00]]> : tensor<3x4xf32>
+// CHECK: %[[WT:.*]] = linalg.transpose ins(%[[W]] : tensor<3x4xf32>) outs(%{{.*}} : tensor<4x3xf32>) permutation = [1, 0]
+// CHECK: %[[ACC:.*]] = linalg.matmul ins(%[[X]], %[[WT]] : tensor<2x4xf32>, tensor<4x3xf32>)
 // CHECK: %[[Y:.*]] = linalg.generic {{.*}} ins(%[[ACC]], %[[B]], %[[R]] : tensor<2x3xf32>, tensor<3xf32>, tensor<2x3xf32>)
 // CHECK: ^bb0(%[[A:.*]]: f32, %[[BB:.*]]: f32, %[[RR:.*]]: f32, %{{.*}}: f32):
 // CHECK:   %[[S:.*]] = arith.mulf %[[A]], %{{.*}} : f32

@@ -1,0 +1,152 @@
+"""``torch.compile(model, backend="sparsile")``: the TorchDynamo backend.
+
+Dynamo hands over a torch-level FX graph whose parameters and buffers are
+graph inputs. The backend lowers it with ``aot_autograd`` to an inference aten
+graph, freezes the parameters and buffers into named constants (so sparsity
+detection sees the weights), and compiles it with the same pipeline and
+artifact cache as :func:`sparsile.compile`; calls then run through the IREE
+runtime with torch tensors in and out.
+
+Policies:
+
+- Gradients: a graph traced with grad mode on and an input that requires grad
+  (training, or inference outside ``torch.no_grad()``) runs eagerly, with one
+  warning. sparsile never returns outputs whose gradients would be wrong.
+- Unsupported operators: the graph runs eagerly, with one warning naming the op.
+- Shapes: every distinct input shape gets its own static artifact. Dynamo
+  recompiles on new shapes; when it hands over a graph with symbolic sizes, the
+  graph is specialised and compiled at the first call of each concrete shape.
+- Weights are frozen at compile time; changing them in place afterwards is
+  detected (tensor version counters) and triggers a recompile.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from .errors import SparsileError
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], options: dict[str, Any] | None = None) -> Callable:
+    """The dynamo backend entry point (registered as ``sparsile`` via the ``torch_dynamo_backends`` entry point)."""
+    options = dict(options or {})
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    static = [i for i, n in enumerate(placeholders) if _is_parameter_or_buffer(n)]
+    if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in example_inputs):
+        _warn_once(
+            "grad",
+            "sparsile compiles inference graphs; this graph needs autograd (grad mode is on and an input or "
+            "parameter requires grad), so it runs eagerly. Call the model under torch.no_grad() or "
+            "torch.inference_mode() to run it through sparsile.",
+        )
+        return gm.forward
+    names = {i: _state_name(placeholders[i]) for i in static}
+    # Detached here: the forward compiler below runs under AOT's fake-tensor mode.
+    frozen = {i: example_inputs[i].detach() for i in static}
+
+    from torch._dynamo.backends.common import aot_autograd
+
+    def fw_compiler(fx_graph: torch.fx.GraphModule, fake_inputs: Sequence[Any]) -> Callable:
+        return _Compiled(fx_graph, names, frozen, len(example_inputs), options)
+
+    with torch.no_grad():
+        return aot_autograd(fw_compiler=fw_compiler)(gm, example_inputs)
+
+
+def _is_parameter_or_buffer(node: torch.fx.Node) -> bool:
+    info = node.meta.get("tensor_dict", {})
+    return info.get("_dynamo_static_input_type") is not None
+
+
+_PATH_PART = re.compile(r"\.?_(?:modules|parameters|buffers)\['([^']+)'\]|\.([A-Za-z_]\w*)|\[(\d+)\]")
+
+
+def _state_name(node: torch.fx.Node) -> str:
+    """``layers.0.weight`` from dynamo's source ``L['self']._modules['layers']._modules['0']._parameters['weight']``."""
+    grapharg = node.meta.get("grapharg")
+    source = grapharg.source.name if grapharg is not None else node.name
+    source = source() if callable(source) else source
+    body = source.split("]", 1)[1] if source.startswith("L[") else source
+    parts = [a or b or c for a, b, c in _PATH_PART.findall(body)]
+    return ".".join(parts) or node.name
+
+
+class _Compiled:
+    """The callable handed back to AOT: one static sparsile artifact per input shape."""
+
+    def __init__(self, fx_graph: torch.fx.GraphModule, names: dict[int, str], frozen: dict[int, torch.Tensor], n_inputs: int, options: dict[str, Any]):
+        self._graph = fx_graph
+        self._names = names
+        self._frozen = frozen
+        self._versions = {i: t._version for i, t in frozen.items()}
+        self._options = options
+        self._artifacts: dict[tuple, Any] = {}
+        self._eager: Callable | None = None
+        placeholders = [n for n in fx_graph.graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != n_inputs:
+            self._eager = fx_graph
+            _warn_once("inputs", "sparsile: the AOT graph's inputs do not match dynamo's; running eagerly")
+        self._user = [i for i in range(len(placeholders)) if i not in self._frozen]
+
+    def __call__(self, *args: Any) -> Any:
+        if self._eager is not None:
+            return self._eager(*args)
+        user_args = [args[i] for i in self._user]
+        if any(self._frozen[i]._version != self._versions[i] for i in self._frozen):
+            self._artifacts.clear()  # weights changed in place: the constants are stale
+            self._versions = {i: t._version for i, t in self._frozen.items()}
+        key = tuple((tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else a for a in user_args)
+        compiled = self._artifacts.get(key)
+        if compiled is None:
+            compiled = self._compile(args)
+            if compiled is None:
+                return self._eager(*args)  # type: ignore[misc]
+            self._artifacts[key] = compiled
+        return tuple(compiled.call_flat(*[a for a in user_args if isinstance(a, torch.Tensor)]))
+
+    @torch._dynamo.disable
+    def _compile(self, args: Sequence[Any]) -> Any:
+        from .api import compile as sparsile_compile
+        from .importer import FrozenGraph
+
+        graph = _specialise(self._graph, args)
+        tensor_positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+        frozen = {tensor_positions.index(i): (self._names[i], self._frozen[i]) for i in self._frozen}
+        try:
+            return sparsile_compile(FrozenGraph(graph, frozen, 0), **self._options)
+        except SparsileError as err:
+            op = getattr(err, "op", None)
+            what = f"operator '{op}' is not supported" if op else " ".join(str(err).splitlines()[:2])
+            _warn_once(f"fallback:{op or what}", f"sparsile: {what}; this graph runs eagerly")
+            self._eager = self._graph
+            return None
+
+
+def _specialise(fx_graph: torch.fx.GraphModule, args: Sequence[Any]) -> torch.fx.GraphModule:
+    """A copy of the aten graph traced for these concrete inputs: static shapes, and the
+    non-tensor inputs (symbolic sizes) baked in, so its placeholders are the tensor inputs.
+    torch-mlir's decompositions are applied on the way, as the export path does."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+    from torch_mlir.extras.fx_decomp_util import get_decomposition_table
+
+    tensors = [a.detach() for a in args if isinstance(a, torch.Tensor)]
+
+    def specialised(*tensor_args: torch.Tensor) -> Any:
+        it = iter(tensor_args)
+        return fx_graph(*[next(it) if isinstance(a, torch.Tensor) else a for a in args])
+
+    with torch.no_grad():
+        return make_fx(specialised, decomposition_table=get_decomposition_table(), tracing_mode="real")(*tensors)
