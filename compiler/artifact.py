@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .compiled_model import IR_DIR, MANIFEST_NAME, VMFB_NAME, CompiledModel
+from .compiled_model import IR_DIR, MANIFEST_NAME, NATIVE_NAME, VMFB_NAME, CompiledModel
 from .errors import ArtifactError
 from .manifest import Manifest, sha256_hex
 from .output_tree import OutputTree
@@ -22,12 +22,14 @@ def load(directory: str | os.PathLike[str], output_tree: OutputTree | None = Non
     if not path.is_dir():
         raise ArtifactError(f"{path} is not an artifact directory (it does not exist or is a file)")
     manifest_path = path / MANIFEST_NAME
-    vmfb_path = path / VMFB_NAME
     if not manifest_path.is_file():
         raise ArtifactError(f"{path} has no {MANIFEST_NAME}; it is not a sparsile artifact or was not saved completely")
-    if not vmfb_path.is_file():
-        raise ArtifactError(f"{path} has no {VMFB_NAME}; the artifact is incomplete")
     manifest = Manifest.from_json(manifest_path.read_text(errors="replace"), str(manifest_path))
+    if manifest.payload not in (VMFB_NAME, NATIVE_NAME):
+        raise ArtifactError(f"{manifest_path} names an unknown payload file {manifest.payload!r}")
+    vmfb_path = path / manifest.payload
+    if not vmfb_path.is_file():
+        raise ArtifactError(f"{path} has no {manifest.payload}; the artifact is incomplete")
     vmfb = vmfb_path.read_bytes()
     digest = sha256_hex(vmfb)
     if digest != manifest.vmfb_sha256:

@@ -14,10 +14,12 @@ from .dtypes import dtype_name_of
 from .errors import ArgumentError
 from .manifest import Manifest, TensorSpec
 from .output_tree import OutputTree
+from .sparse_io import from_storage, storage_shapes, to_storage
 from .sparsity_report import SparsityReport
 from .stages import dump_name, normalize_stage
 
 VMFB_NAME = "model.vmfb"
+NATIVE_NAME = "model.mlirbc"
 MANIFEST_NAME = "manifest.json"
 IR_DIR = "ir"
 
@@ -26,26 +28,39 @@ class CompiledModel:
     """A compiled model: call it with torch tensors or numpy arrays and get the same kind back.
 
     ``manifest`` describes it, ``ir(stage)`` shows the IR of a stage, ``save(dir)``
-    writes a deployable artifact directory that ``sparsile.load`` reads back.
+    writes a deployable artifact directory that ``sparsile.load`` reads back. The
+    payload is an IREE ``.vmfb``, or for ``native-cpu`` an LLVM-dialect module that is
+    JIT-compiled in process (sparse torch tensors are accepted there).
     """
 
     def __init__(
         self,
-        vmfb: bytes,
+        payload: bytes,
         manifest: Manifest,
         stage_ir: Mapping[str, str | Path],
         output_tree: OutputTree,
     ):
-        self._vmfb = vmfb
+        self._payload = payload
         self.manifest = manifest
         self._stage_ir = dict(stage_ir)
         self._output_tree = output_tree
         self._module: Any = None
 
     @property
+    def payload(self) -> bytes:
+        """The compiled module: a ``.vmfb`` flatbuffer, or LLVM-dialect bytecode for ``native-cpu``."""
+        return self._payload
+
+    @property
     def vmfb(self) -> bytes:
-        """The IREE module flatbuffer."""
-        return self._vmfb
+        """The IREE module flatbuffer (IREE targets only)."""
+        if self.is_native:
+            raise AttributeError("a native-cpu artifact has no .vmfb; see .payload and .write_object()")
+        return self._payload
+
+    @property
+    def is_native(self) -> bool:
+        return self.manifest.target.get("backend") == "native"
 
     @property
     def report(self) -> SparsityReport:
@@ -67,16 +82,38 @@ class CompiledModel:
     def call_flat(self, *args: Any) -> list[Any]:
         """Call the model and return its results as a flat list (no output structure)."""
         arrays, as_torch = self._check_args(args)
+        results = iter(self._runtime_module()(arrays))
+        out: list[Any] = []
+        for spec in self.manifest.outputs:
+            parts = [next(results) for _ in storage_shapes(spec)]
+            if spec.layout != "dense":
+                out.append(from_storage(parts, spec))
+            elif as_torch:
+                import torch
+
+                out.append(torch.from_numpy(parts[0]))
+            else:
+                out.append(parts[0])
+        return out
+
+    def write_object(self, path: str | os.PathLike[str]) -> Path:
+        """``native-cpu`` only: write the JIT-compiled code as an object file (C interface ``_mlir_ciface_<entry>``)."""
+        if not self.is_native:
+            raise AttributeError("write_object() is for native-cpu artifacts; an IREE artifact's code is its .vmfb")
+        return self._runtime_module().write_object(path)
+
+    def _runtime_module(self) -> Any:
         if self._module is None:
-            from .runtime import LoadedModule
+            if self.is_native:
+                from .runtime.native import FlatArray, NativeModule
 
-            self._module = LoadedModule(self._vmfb, self.manifest.target["driver"], self.manifest.entry)
-        results = self._module(arrays)
-        if as_torch:
-            import torch
+                results = [FlatArray(r, d) for spec in self.manifest.outputs for r, d in storage_shapes(spec)]
+                self._module = NativeModule(self._payload, self.manifest.entry, results)
+            else:
+                from .runtime import LoadedModule
 
-            return [torch.from_numpy(r) for r in results]
-        return list(results)
+                self._module = LoadedModule(self._payload, self.manifest.target["driver"], self.manifest.entry)
+        return self._module
 
     def release(self) -> None:
         """Free the runtime module now; the next call loads it again."""
@@ -85,10 +122,10 @@ class CompiledModel:
             self._module = None
 
     def save(self, directory: str | os.PathLike[str], *, include_ir: bool = True) -> Path:
-        """Write ``model.vmfb``, ``manifest.json`` and (optionally) ``ir/`` into ``directory``."""
+        """Write the payload (``model.vmfb``), ``manifest.json`` and (optionally) ``ir/`` into ``directory``."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path / VMFB_NAME, self._vmfb)
+        _atomic_write(path / self.manifest.payload, self._payload)
         if include_ir:
             for stage in self._stage_ir:
                 _atomic_write(path / IR_DIR / dump_name(stage), self.ir(stage).encode())
@@ -106,6 +143,10 @@ class CompiledModel:
         arrays: list[np.ndarray] = []
         torch_args = 0
         for i, (arg, spec) in enumerate(zip(args, specs)):
+            if spec.layout != "dense":
+                arrays.extend(to_storage(arg, spec, f"argument {i} ({spec.name})"))
+                torch_args += 1
+                continue
             array, is_torch = _as_array(arg, i, spec)
             torch_args += is_torch
             arrays.append(array)
@@ -126,7 +167,8 @@ def _as_array(arg: Any, index: int, spec: TensorSpec) -> tuple[np.ndarray, bool]
         import torch
 
         if arg.layout is not torch.strided:
-            raise ArgumentError(f"{where}: expected a dense (strided) tensor, got layout {arg.layout}")
+            hint = " (sparse inputs need target 'native-cpu' and a sparse example argument)"
+            raise ArgumentError(f"{where}: expected a dense (strided) tensor, got layout {arg.layout}{hint}")
         return np.ascontiguousarray(arg.detach().cpu().numpy()), True
     return np.ascontiguousarray(arg), False
 

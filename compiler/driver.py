@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .compiled_model import CompiledModel
+from .compiled_model import NATIVE_NAME, VMFB_NAME, CompiledModel
+from .dialects.encodings import torch_layout
 from .dtypes import numpy_dtype_name
 from .dumps import write_stage_dump
 from . import environment
@@ -33,21 +34,25 @@ from .versions import tool_versions
 
 @dataclass
 class PipelineResult:
-    """What running the stages produced: the module, each stage's IR and the sparsity report."""
+    """What running the stages produced: the module, each stage's IR, the report, the payload."""
 
     source: Source
     stage_ir: dict[str, str]
     report: SparsityReport
-    vmfb: bytes | None = None
+    payload: bytes | None = None
+    signature: tuple[str, list[TensorSpec], list[TensorSpec]] | None = None
 
 
 def compile_model(model: Any, example_args: Sequence[Any], options: CompileOptions) -> CompiledModel:
-    """Import ``model``, run the stages after its starting stage, and compile the result with IREE.
+    """Import ``model``, run the stages after its starting stage, and compile the result
+    with IREE (or, for ``native-cpu``, with MLIR's sparsifier to an LLVM-dialect module).
 
     The artifact cache is consulted once the model is imported: a hit skips every
     stage and IREE (dumps and IR printing need the stages, so they bypass it).
     """
     staged = _Staged(model, example_args, options, until="vmfb")
+    if not options.target.is_native:
+        _reject_sparse_inputs(staged.source)
     key = None
     if options.cache and not environment.flag(environment.NO_CACHE) and not (options.dump_ir or options.print_ir_after_all):
         key = cache_key(to_bytecode(staged.source.module), _cache_settings(options))
@@ -57,8 +62,8 @@ def compile_model(model: Any, example_args: Sequence[Any], options: CompileOptio
                 staged.skip_rest("cached")
                 return hit
     result = staged.run()
-    assert result.vmfb is not None
-    compiled = CompiledModel(result.vmfb, _manifest(result, options), result.stage_ir, result.source.output_tree)
+    assert result.payload is not None
+    compiled = CompiledModel(result.payload, _manifest(result, options), result.stage_ir, result.source.output_tree)
     if key is not None:
         ArtifactCache().store(key, compiled)
     return compiled
@@ -76,9 +81,9 @@ class _Staged:
         self.options = options
         self.ctx = new_context()
         start = options.from_stage or "linalg"
-        remaining = stages_after(start)
+        remaining = stages_after(start, options.target.is_native)
         if not remaining:
-            raise ModelSpecError("a compile cannot start from stage 'vmfb'; give IR of an MLIR stage")
+            raise ModelSpecError(f"a compile cannot start from the last stage '{start}'; give IR of an earlier stage")
         if until in remaining:
             remaining = remaining[: remaining.index(until) + 1]
         self.remaining = remaining
@@ -109,13 +114,17 @@ class _Staged:
         for step, stage in enumerate(self.remaining, start=2):
             started = time.perf_counter()
             _progress(options, stage, step, self.total, None)
+            if stage in ("vmfb", "llvm"):  # the last stages: the entry is still a func.func here
+                result.signature = _signature(source)
             if stage == "vmfb":
-                result.vmfb = _compile_vmfb(source, options, runner)
+                result.payload = _compile_vmfb(source, options, runner)
             else:
                 runner.run(source.module, _stage_pipeline(stage, source, options, self.ctx), stage)
                 _record(result.stage_ir, stage, source.module, options)
                 if stage in ("annotated", "kernels"):
                     result.report = collect_report(source.module)
+                if stage == "llvm":
+                    result.payload = to_bytecode(source.module)
             _progress(options, stage, step, self.total, time.perf_counter() - started)
         return result
 
@@ -137,14 +146,18 @@ def _cache_settings(options: CompileOptions) -> dict[str, Any]:
 
 def _stage_pipeline(stage: str, source: Source, options: CompileOptions, ctx: ir.Context) -> list:
     elements = []
-    for name in PIPELINES[stage]:
-        overrides = dict(options.pass_options.get(name, {}))
+    for item in PIPELINES[stage]:
+        name, _, body = item.partition("{")
+        settings = dict(kv.split("=", 1) for kv in body.rstrip("}").split()) if body else {}
+        settings.update(options.pass_options.get(name, {}))
         if name == "check-input" and source.entry:
-            overrides.setdefault("entry", source.entry)
+            settings.setdefault("entry", source.entry)
         if name == "detect-sparsity" and options.sparsity:
-            overrides.setdefault("overrides", [f"{layer}@{pattern}" for layer, pattern in options.sparsity.items()])
-        if overrides:
-            name = name + "{" + " ".join(f"{k}={_option_text(v)}" for k, v in overrides.items()) + "}"
+            settings.setdefault("overrides", [f"{layer}@{pattern}" for layer, pattern in options.sparsity.items()])
+        if name == "sparsifier":
+            settings.update(options.native_options)
+        if settings:
+            name = name + "{" + " ".join(f"{k}={_option_text(v)}" for k, v in settings.items()) + "}"
         elements.extend(parse_pipeline(name, ctx))
     return elements
 
@@ -179,8 +192,8 @@ def _compile_vmfb(source: Source, options: CompileOptions, runner: PassRunner) -
         raise PipelineError("vmfb", "iree-compile", err.diagnostics, path, repro) from None
 
 
-def _manifest(result: PipelineResult, options: CompileOptions) -> Manifest:
-    source, vmfb = result.source, result.vmfb or b""
+def _signature(source: Source) -> tuple[str, list[TensorSpec], list[TensorSpec]]:
+    """The entry function's name and input and output specs (layouts included)."""
     entry = find_entry(source.module.operation, source.entry)
     if entry is None:  # check-input ran on every path here; this is a sparsile bug
         raise ModelSpecError("internal error: the entry function disappeared during compilation")
@@ -188,21 +201,45 @@ def _manifest(result: PipelineResult, options: CompileOptions) -> Manifest:
     names = source.input_names or [f"input{i}" for i in range(len(ftype.inputs))]
     inputs = [_tensor_spec(name, t) for name, t in zip(names, ftype.inputs)]
     outputs = [_tensor_spec(f"output{i}", t) for i, t in enumerate(ftype.results)]
+    return symbol_name(entry), inputs, outputs
+
+
+def _reject_sparse_inputs(source: Source) -> None:
+    entry = find_entry(source.module.operation, source.entry)
+    if entry is None:
+        return  # check-input reports it
+    for i, t in enumerate(function_type(entry).inputs):
+        if isinstance(t, ir.RankedTensorType) and t.encoding is not None:
+            name = source.input_names[i] if source.input_names else f"input{i}"
+            raise ModelSpecError(
+                f"argument {i} ({name}) is a sparse tensor ({t}); IREE targets take dense tensors: "
+                "compile with target='native-cpu' or pass a dense example argument"
+            )
+
+
+def _manifest(result: PipelineResult, options: CompileOptions) -> Manifest:
+    source = result.source
+    entry, inputs, outputs = result.signature or _signature(source)
     target = options.target
     return Manifest(
-        entry=symbol_name(entry),
+        entry=entry,
         inputs=inputs,
         outputs=outputs,
         target={"name": target.name, "chip": target.chip, "backend": target.backend, "driver": target.driver},
         iree_flags=[*target.flags, *options.iree_flags],
         versions=tool_versions(),
-        vmfb_sha256=sha256_hex(vmfb),
+        vmfb_sha256=sha256_hex(result.payload or b""),
         output_tree=source.output_tree.to_json(),
         layers=result.report.to_json(),
+        payload=NATIVE_NAME if target.is_native else VMFB_NAME,
     )
 
 
 def _tensor_spec(name: str, t: ir.Type) -> TensorSpec:
     tensor = ir.RankedTensorType(t)
     shape = tuple(-1 if ir.ShapedType.is_dynamic_size(d) else d for d in tensor.shape)
-    return TensorSpec(name, shape, numpy_dtype_name(str(tensor.element_type)))
+    dtype = numpy_dtype_name(str(tensor.element_type))
+    if tensor.encoding is None:
+        return TensorSpec(name, shape, dtype)
+    layout, block, bits = torch_layout(tensor.encoding)
+    return TensorSpec(name, shape, dtype, layout, block, "int32" if bits == 32 else "int64")

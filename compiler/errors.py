@@ -119,7 +119,7 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     import warnings
 
     package = os.path.dirname(os.path.abspath(__file__))
-    level, frame = 1, sys._getframe(1)
+    level, frame = 2, sys._getframe(1)
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
         frame = frame.f_back
         level += 1

@@ -111,7 +111,9 @@ def import_program(program: ExportedProgram, ctx: ir.Context, intents: dict[str,
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        program = program.run_decompositions(get_decomposition_table())
+        if not _has_sparse_inputs(program):
+            # torch's decompositions do not handle sparse layouts (e.g. sum or mv of CSR/BSR).
+            program = program.run_decompositions(get_decomposition_table())
         _expose_non_persistent_buffers(program)
         hooks = _DenseWeights(_state_names(program))
         importer = FxImporter(context=ctx, hooks=hooks)
@@ -129,6 +131,14 @@ def import_program(program: ExportedProgram, ctx: ir.Context, intents: dict[str,
         if spec.kind == torch.export.graph_signature.InputKind.USER_INPUT
     ]
     return ImportedModel(module, input_names, OutputTree.from_program(program))
+
+
+def _has_sparse_inputs(program: ExportedProgram) -> bool:
+    for node in program.graph.nodes:
+        value = node.meta.get("val") if node.op == "placeholder" else None
+        if isinstance(value, torch.Tensor) and value.layout is not torch.strided:
+            return True
+    return False
 
 
 def _state_names(program: ExportedProgram) -> dict[int, str]:

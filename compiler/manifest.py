@@ -1,6 +1,7 @@
 """The artifact manifest: what a ``.vmfb`` computes and how it was made.
 
-``manifest.json`` sits next to ``model.vmfb`` and records the entry function,
+``manifest.json`` sits next to the payload (``model.vmfb``, or ``model.mlirbc`` for
+``native-cpu``) and records the entry function,
 the input/output tensors, the target and its IREE flags, the versions of the
 tools that built it, the per-layer sparsity report and the sha256 of the
 ``.vmfb`` (checked on load, so a truncated or altered file is caught).
@@ -21,14 +22,24 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """Name, shape (-1 for a dynamic dimension) and dtype (numpy spelling) of one input or output."""
+    """Name, shape (-1 for a dynamic dimension), dtype (numpy spelling) and layout of one input or output.
+
+    ``layout`` is ``dense`` or a torch sparse layout (``csr``, ``coo``, ``bsr`` with
+    ``block``); sparse tensors travel as their storage arrays, indices of ``index_dtype``.
+    """
 
     name: str
     shape: tuple[int, ...]
     dtype: str
+    layout: str = "dense"
+    block: int = 0
+    index_dtype: str = "int64"
 
     def describe(self) -> str:
-        return f"{self.dtype}[{', '.join('?' if d < 0 else str(d) for d in self.shape)}]"
+        text = f"{self.dtype}[{', '.join('?' if d < 0 else str(d) for d in self.shape)}]"
+        if self.layout != "dense":
+            text += f" {self.layout}" + (f" {self.block}x{self.block}" if self.block else "")
+        return text
 
     def accepts(self, shape: tuple[int, ...]) -> bool:
         """Whether a tensor of ``shape`` fits this spec."""
@@ -48,10 +59,14 @@ class Manifest:
     vmfb_sha256: str = ""
     output_tree: str | None = None
     layers: list[dict[str, Any]] = field(default_factory=list)
+    payload: str = "model.vmfb"
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+        data = dataclasses.asdict(self)
+        data["inputs"] = [_spec_json(t) for t in self.inputs]
+        data["outputs"] = [_spec_json(t) for t in self.outputs]
+        return json.dumps(data, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str, source: str) -> Manifest:
@@ -79,8 +94,23 @@ class Manifest:
             raise ArtifactError(f"{source} is missing or has malformed fields ({err}); the artifact is damaged") from None
 
 
+def _spec_json(spec: TensorSpec) -> dict[str, Any]:
+    """A spec as JSON; dense tensors carry no layout fields."""
+    data: dict[str, Any] = {"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype}
+    if spec.layout != "dense":
+        data.update(layout=spec.layout, block=spec.block, index_dtype=spec.index_dtype)
+    return data
+
+
 def _tensor_spec(data: dict[str, Any]) -> TensorSpec:
-    return TensorSpec(name=str(data["name"]), shape=tuple(int(d) for d in data["shape"]), dtype=str(data["dtype"]))
+    return TensorSpec(
+        name=str(data["name"]),
+        shape=tuple(int(d) for d in data["shape"]),
+        dtype=str(data["dtype"]),
+        layout=str(data.get("layout", "dense")),
+        block=int(data.get("block", 0)),
+        index_dtype=str(data.get("index_dtype", "int64")),
+    )
 
 
 def sha256_hex(data: bytes) -> str:

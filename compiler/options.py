@@ -31,6 +31,9 @@ class CompileOptions:
     ``iree_flags``: extra iree-compile flags. ``progress``: a stage progress callback.
     ``cache``: use the on-disk artifact cache (see :mod:`sparsile.cache`; ``SPARSILE_CACHE_DIR``,
     ``SPARSILE_ALWAYS_COMPILE``, ``SPARSILE_NO_CACHE``).
+    ``native_options``: options of MLIR's ``sparsifier`` pipeline for ``native-cpu``, e.g.
+    ``{"vl": 16}`` (vectorisation length), ``{"parallelization-strategy": "dense-outer-loop"}``
+    (needs an OpenMP runtime), ``{"reassociate-fp-reductions": True}``.
     ``sparsity``: per-layer patterns that override detection, ``{"fc1": "2:4", "fc2": "bsr16",
     "fc3": "csr", "head": "dense"}`` (a layer name or a weight name).
     """
@@ -46,6 +49,7 @@ class CompileOptions:
     progress: ProgressCallback | None = None
     sparsity: dict[str, str] = field(default_factory=dict)
     cache: bool = True
+    native_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.target = resolve_target(self.target)

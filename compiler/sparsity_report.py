@@ -142,7 +142,7 @@ class SparsityReport:
 
 def collect(module: ir.Module) -> SparsityReport:
     """The report of a module in the ``kernels`` stage (or ``annotated``: no kernels yet)."""
-    layers = []
+    layers: list[tuple[int, LayerReport]] = []
     for op in walk_ops(module.operation):
         record = sparsity_attr.read(op)
         if record is None:
@@ -156,8 +156,8 @@ def collect(module: ir.Module) -> SparsityReport:
             weight = None if array is None else array.reshape(record["out_features"], -1)
         else:
             continue
-        layers.append(_layer(record, weight))
-    return SparsityReport(layers)
+        layers.append((record.get("order", 0), _layer(record, weight)))
+    return SparsityReport([layer for _, layer in sorted(layers, key=lambda item: item[0])])
 
 
 def _layer(record: dict[str, Any], weight: np.ndarray | None) -> LayerReport:

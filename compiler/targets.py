@@ -1,7 +1,8 @@
 """The target table: one row per deployment target.
 
 A target names the IREE compiler flags that produce code for it and the IREE
-runtime driver that runs the result. Specs are strings such as ``"cpu"``,
+runtime driver that runs the result; ``native-cpu`` instead goes through MLIR's
+own sparsifier to LLVM and runs in process (it also takes sparse inputs). Specs are strings such as ``"cpu"``,
 ``"cpu:znver4"``, ``"cuda:sm_90"``, ``"rocm:gfx90a"`` or ``"vulkan:rdna3"``; the part
 after the colon replaces the target's default chip.
 """
@@ -22,6 +23,11 @@ class Target:
     backend: str
     driver: str
     flags: tuple[str, ...]
+
+    @property
+    def is_native(self) -> bool:
+        """Whether this target runs through MLIR's sparsifier and ExecutionEngine rather than IREE."""
+        return self.backend == "native"
 
     @property
     def spec(self) -> str:
@@ -67,6 +73,13 @@ _KINDS: dict[str, _TargetKind] = {
         chip_flag="--iree-vulkan-target",
         default_chip=None,  # IREE's generic SPIR-V environment
     ),
+    "native-cpu": _TargetKind(
+        backend="native",
+        driver="native",
+        device_flags=(),
+        chip_flag=None,
+        default_chip=None,
+    ),
 }
 
 _ALIASES = {
@@ -78,6 +91,9 @@ _ALIASES = {
     "vulkan-spirv": "vulkan",
     "vulkan_spirv": "vulkan",
     "spirv": "vulkan",
+    "native": "native-cpu",
+    "native_cpu": "native-cpu",
+    "jit": "native-cpu",
 }
 
 TARGET_NAMES: tuple[str, ...] = tuple(_KINDS)

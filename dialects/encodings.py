@@ -77,3 +77,23 @@ def pattern_of_encoding(encoding: ir.Attribute) -> Pattern:
     if levels and levels[0] == "compressed" and all(level == "dense" for level in levels[1:]):
         return CHANNELS
     return CSR
+
+
+def torch_layout(encoding: ir.Attribute) -> tuple[str, int, int]:
+    """The torch layout an argument encoding stands for: (layout, block size, index bit width).
+
+    CSR ``(d0 : dense, d1 : compressed)``, COO ``(compressed(nonunique), singleton...)``,
+    BSR ``(d0 floordiv B : dense, d1 floordiv B : compressed, ...)``.
+    """
+    text = str(encoding)
+    width = re.search(r"posWidth = (\d+)", text)
+    bits = int(width[1]) if width else 64
+    if "nonunique" in text or "singleton" in text:
+        return "coo", 0, bits
+    block = _FLOORDIV.search(text)
+    if block:
+        return "bsr", int(block[1]), bits
+    levels = re.findall(r":\s*(dense|compressed)", text)
+    if levels == ["dense", "compressed"]:
+        return "csr", 0, bits
+    raise ValueError(f"no torch sparse layout corresponds to {text}")

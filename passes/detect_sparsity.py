@@ -56,7 +56,7 @@ class DetectSparsity(Pass):
             if use.constant in done or use.convert is not None:
                 continue
             done.add(use.constant)
-            ok &= self._annotate(use, requested.get(use.constant), allowed, uses)
+            ok &= self._annotate(use, requested.get(use.constant), allowed, uses, order=len(done))
         if not ok:
             pass_.signal_pass_failure()
 
@@ -79,7 +79,12 @@ class DetectSparsity(Pass):
         return requests
 
     def _annotate(
-        self, use: WeightUse, request: tuple[str, str] | None, allowed: frozenset[Format], uses: list[WeightUse]
+        self,
+        use: WeightUse,
+        request: tuple[str, str] | None,
+        allowed: frozenset[Format],
+        uses: list[WeightUse],
+        order: int,
     ) -> bool:
         matrix = use.matrix()
         if matrix is None:
@@ -105,6 +110,7 @@ class DetectSparsity(Pass):
                 use.constant.location.emit_error(f"layer '{use.name}': requested {pattern} but {why}")
                 return False
         record = weight_record(use, stats, pattern, describe(stats, detected), source)
+        record["order"] = order  # program order of the weight's first use, for reports
         sparsity_attr.write(use.constant, record)
         if pattern.is_sparse:
             self._convert(use, pattern, stats.zero_rows == 0 and stats.zero_cols > 0, uses)

@@ -28,10 +28,25 @@ IREE_INPUT: list[str] = [
     "check-iree-input",  # no sparse encoding or sparsile op may reach IREE
 ]
 
+# kernels -> native-input (target native-cpu): kernels become sparse linalg for the sparsifier.
+NATIVE_INPUT: list[str] = [
+    "lower-to-native",  # each sparsile kernel -> sparse weight + linalg.generic; C interface on entries
+    "select-to-maximum",  # compare-and-select ReLU -> maximumf (the sparsifier fails on the former)
+    "canonicalize",
+]
+
+# native-input -> llvm: MLIR's own sparse compiler down to the LLVM dialect.
+LLVM: list[str] = [
+    "sparse-assembler{direct-out=true}",  # sparse arguments/results as (positions, coordinates, values)
+    "sparsifier{enable-runtime-library=false}",  # options from CompileOptions.native_options
+]
+
 PIPELINES: dict[str, list[str]] = {
     "annotated": ANNOTATE,
     "kernels": KERNELS,
     "iree-input": IREE_INPUT,
+    "native-input": NATIVE_INPUT,
+    "llvm": LLVM,
 }
 
 

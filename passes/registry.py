@@ -23,6 +23,8 @@ _PASSES: dict[str, str] = {
     "fold-weight-masks": "sparsile.passes.fold_weight_masks:FoldWeightMasks",
     "form-kernels": "sparsile.passes.form_kernels:FormKernels",
     "lower-to-iree": "sparsile.passes.lower_to_iree:LowerToIree",
+    "lower-to-native": "sparsile.passes.lower_to_native:LowerToNative",
+    "select-to-maximum": "sparsile.passes.select_to_maximum:SelectToMaximum",
 }
 
 

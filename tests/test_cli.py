@@ -86,7 +86,7 @@ def test_compile_errors_are_one_line(tmp_path):
     assert "mlp" in result.stderr
     assert "Traceback" not in result.stderr
     result = run_cli("compile", "examples/models.py:mlp", "-o", str(tmp_path / "x"), "--target", "cuda12")
-    assert "unknown target 'cuda12'; expected one of: cpu, cuda, rocm, vulkan" in result.stderr
+    assert "unknown target 'cuda12'; expected one of: cpu, cuda, rocm, vulkan, native-cpu" in result.stderr
     result = run_cli("compile", "missing.py:f", "-o", str(tmp_path / "x"))
     assert "missing.py does not exist" in result.stderr
     result = run_cli("compile", "examples/models.py", "-o", str(tmp_path / "x"))

@@ -37,7 +37,7 @@ func.func @main(%x: tensor<2x4xf32>) -> tensor<2x3xf32> {
 @pytest.mark.parametrize("name", ["cuda12", "tpu", ""])
 def test_unknown_target(models, name):
     model, args = models.mlp()
-    with pytest.raises(UnknownTargetError, match=r"unknown target .*; expected one of: cpu, cuda, rocm, vulkan"):
+    with pytest.raises(UnknownTargetError, match=r"unknown target .*; expected one of: cpu, cuda, rocm, vulkan, native-cpu"):
         sparsile.compile(model, args, target=name)
 
 

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         model, example_args = load_factory_model(args.model)
         compiled = sparsile_compile(model, example_args, **options)
     out = compiled.save(args.output)
-    print(f"artifact: {out}/ (model.vmfb {len(compiled.vmfb) / 1024:.0f} KiB, manifest.json, ir/)")
+    print(f"artifact: {out}/ ({compiled.manifest.payload} {len(compiled.payload) / 1024:.0f} KiB, manifest.json, ir/)")
     if args.dump_ir:
         print(f"IR dumps: {Path(args.dump_ir)}/")
     return 0
