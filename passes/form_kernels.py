@@ -57,34 +57,54 @@ class FormKernels(Pass):
         pattern = pattern_of_encoding(ir.RankedTensorType(use.convert.results[0].type).encoding)
         weight = use.matrix()
         assert weight is not None  # _unsupported checked it
-        op_class, names = _OP_CLASSES[pattern.format], _OPERAND_NAMES[pattern.format]
-        packed = pack(np.asarray(weight), pattern)
         matmul = use.consumer
         if sparsity_attr.read(use.constant) is None:  # annotated by hand, not by detect-sparsity
             sparsity_attr.write(use.constant, weight_record(use, measure(weight), pattern, str(pattern), "declared"))
-        record = sparsity_attr.update(
-            use.constant,
-            format=str(pattern),
-            stored_values=int(packed["values"].size),
-            index_bytes=int(sum(packed[name].nbytes for name in names[1:])),
-        )
+        record = sparsity_attr.read(use.constant) or {}
         with ir.InsertionPoint(matmul), matmul.location:
-            operands = [constant(packed[name]) for name in names]
-            attrs = _attributes(pattern, weight.shape, record["layer"])
-            kernel = op_class(matmul.operands[0], *operands, *attrs, matmul.results[0].type)
-        sparsity_attr.write(kernel.operation, record)
+            kernel = make_kernel(pattern, np.asarray(weight), matmul.operands[0], matmul.results[0].type, record)
         matmul.results[0].replace_all_uses_with(kernel.results[0])
         matmul.erase()
 
 
-def _attributes(pattern: Pattern, shape: tuple[int, int], layer: str) -> list[ir.Attribute]:
+def make_kernel(
+    pattern: Pattern,
+    weight: np.ndarray,
+    input: ir.Value,
+    result_type: ir.Type,
+    record: dict[str, Any],
+    **epilogue: Any,
+) -> ir.Operation:
+    """A kernel op of ``pattern`` holding ``weight`` (``[out, in]``), at the current insertion point.
+
+    ``record`` is the weight's ``sparsile.sparsity`` record (updated with the packing's
+    size); ``epilogue`` may give ``epilogue``, ``scale``, ``bias`` and ``residual``.
+    """
+    names = _OPERAND_NAMES[pattern.format]
+    packed = pack(weight, pattern)
+    record = {
+        **record,
+        "format": str(pattern),
+        "stored_values": int(packed["values"].size),
+        "index_bytes": int(sum(packed[name].nbytes for name in names[1:])),
+    }
     i64 = ir.IntegerType.get_signless(64)
-    attrs = [ir.IntegerAttr.get(i64, shape[0]), ir.IntegerAttr.get(i64, shape[1])]
+    attrs: dict[str, Any] = {
+        "out_features": ir.IntegerAttr.get(i64, weight.shape[0]),
+        "in_features": ir.IntegerAttr.get(i64, weight.shape[1]),
+        "epilogue": epilogue.pop("epilogue", ir.StringAttr.get("none")),
+        "scale": epilogue.pop("scale", ir.FloatAttr.get(ir.F32Type.get(), 1.0)),
+        "layer": ir.StringAttr.get(str(record.get("layer", ""))),
+    }
     if pattern.format is Format.BSR:
-        attrs.append(ir.IntegerAttr.get(i64, pattern.block))
+        attrs["block"] = ir.IntegerAttr.get(i64, pattern.block)
     elif pattern.format is Format.NM:
-        attrs += [ir.IntegerAttr.get(i64, pattern.n), ir.IntegerAttr.get(i64, pattern.m)]
-    return attrs + [ir.StringAttr.get("none"), ir.FloatAttr.get(ir.F32Type.get(), 1.0), ir.StringAttr.get(layer)]
+        attrs["n"] = ir.IntegerAttr.get(i64, pattern.n)
+        attrs["m"] = ir.IntegerAttr.get(i64, pattern.m)
+    operands = {name: constant(packed[name]) for name in names}
+    kernel = _OP_CLASSES[pattern.format](input=input, **operands, **attrs, out=result_type, **epilogue).operation
+    sparsity_attr.write(kernel, record)
+    return kernel
 
 
 def _unsupported(use: WeightUse) -> str | None:

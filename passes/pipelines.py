@@ -19,6 +19,10 @@ ANNOTATE: list[str] = [
 KERNELS: list[str] = [
     "form-kernels",  # sparse matmuls -> sparsile.*_matmul with packed weights (or dense fallback)
     "canonicalize",  # drop the dead dense weights, transposes and converts
+    "fuse-epilogues",  # bias, scale, activation, residual -> the kernel's epilogue
+    "compact-structured",  # pruned neurons removed physically, consumers' inputs shrunk to match
+    "schedule",  # per kernel: sparse format or dense, by the cost model
+    "canonicalize",
 ]
 
 # kernels -> iree-input: every sparse kernel becomes dense-layout IR for IREE.

@@ -19,11 +19,14 @@ from .pass_base import Pass
 _PASSES: dict[str, str] = {
     "check-input": "sparsile.passes.check_input:CheckInput",
     "check-iree-input": "sparsile.passes.check_iree_input:CheckIreeInput",
+    "compact-structured": "sparsile.passes.compact_structured:CompactStructured",
     "detect-sparsity": "sparsile.passes.detect_sparsity:DetectSparsity",
     "fold-weight-masks": "sparsile.passes.fold_weight_masks:FoldWeightMasks",
+    "fuse-epilogues": "sparsile.passes.fuse_epilogues:FuseEpilogues",
     "form-kernels": "sparsile.passes.form_kernels:FormKernels",
     "lower-to-iree": "sparsile.passes.lower_to_iree:LowerToIree",
     "lower-to-native": "sparsile.passes.lower_to_native:LowerToNative",
+    "schedule": "sparsile.passes.schedule:Schedule",
     "select-to-maximum": "sparsile.passes.select_to_maximum:SelectToMaximum",
 }
 
