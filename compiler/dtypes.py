@@ -35,7 +35,7 @@ def torch_dtype(name: str):
 
 def dtype_name_of(value: object) -> str:
     """The manifest dtype name of a numpy array or torch tensor."""
-    dtype = getattr(value, "dtype")
+    dtype = value.dtype
     if isinstance(dtype, np.dtype):
         return dtype.name
     return str(dtype).removeprefix("torch.")

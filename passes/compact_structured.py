@@ -87,9 +87,8 @@ def _compact(kernel: ir.Operation) -> bool:
         if bias is not None:
             changes["bias"] = constant(np.ascontiguousarray(bias[rows]))
     compact = rebuild(kernel, **changes)
-    record = sparsity_attr.read(compact) or {}
     sparsity_attr.update(compact, compacted=f"{out_features} -> {len(rows)} outputs")
-    _shrink_consumer(consumer, compact.results[0], np.ascontiguousarray(weight[:, rows]), record)
+    _shrink_consumer(consumer, compact.results[0], np.ascontiguousarray(weight[:, rows]))
     kernel.erase()
     return True
 
@@ -104,7 +103,7 @@ def _dense_weight(matmul_op: ir.Operation) -> np.ndarray | None:
     return None if array is None or array.ndim != 2 else np.asarray(array)
 
 
-def _shrink_consumer(consumer: ir.Operation, compact_input: ir.Value, weight: np.ndarray, producer_record: dict) -> None:
+def _shrink_consumer(consumer: ir.Operation, compact_input: ir.Value, weight: np.ndarray) -> None:
     with ir.InsertionPoint(consumer), consumer.location:
         if consumer.name == "linalg.matmul":
             result = matmul(compact_input, transpose(constant(weight), [1, 0]))

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
 from ..mlir import arith, ir
 from ..mlir import math as math_dialect  # the MLIR dialect, not the stdlib module
