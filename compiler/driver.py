@@ -156,6 +156,8 @@ def _stage_pipeline(stage: str, source: Source, options: CompileOptions, ctx: ir
             settings.setdefault("overrides", [f"{layer}@{pattern}" for layer, pattern in options.sparsity.items()])
         if name == "sparsifier":
             settings.update(options.native_options)
+        if name == "lower-to-iree":
+            settings.setdefault("target", options.target.name)
         if settings:
             name = name + "{" + " ".join(f"{k}={_option_text(v)}" for k, v in settings.items()) + "}"
         elements.extend(parse_pipeline(name, ctx))

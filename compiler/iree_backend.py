@@ -1,15 +1,28 @@
 """The hand-off to IREE: the only module that imports ``iree.compiler``.
 
 IR arrives here as MLIR bytecode written by torch-mlir's bindings (the two MLIR
-copies never share objects) and leaves as a ``.vmfb`` flatbuffer.
+copies never share objects) and leaves as a ``.vmfb`` flatbuffer. On the way,
+sparsile's hand-written kernels are materialised in IREE's own bindings: the
+``iree-input`` stage expresses each one in upstream MLIR (see
+:mod:`sparsile.passes.dispatch_markers`); here the kernel ``func.func`` becomes a
+``stream.executable`` (an export whose workgroup count is the kernel's
+``sparsile.workgroups``, and an inner module whose function takes
+``!stream.binding``s: ``stream.binding.subspan`` replaces each memref argument,
+``hal.interface.workgroup.id`` each index argument) and each marked call becomes
+``flow.dispatch``. Ops are moved, not cloned.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Sequence
 
+from iree.compiler import ir as iree_ir
 from iree.compiler import tools as iree_tools
+from iree.compiler.dialects import arith, builtin, flow, func, hal, stream
+
+from .passes.dispatch_markers import KERNEL_ATTR, WORKGROUPS_ATTR
 
 
 class IreeCompileError(Exception):
@@ -21,11 +34,34 @@ class IreeCompileError(Exception):
 
 
 def compile_vmfb(ir_source: bytes | str, flags: Sequence[str]) -> bytes:
-    """Compile MLIR (bytecode or text) with iree-compile and the given flags."""
+    """Compile MLIR (bytecode or text) with iree-compile and the given flags.
+
+    Hand-written dispatches expressed with sparsile's markers are materialised as
+    IREE's stream/flow ops first (in IREE's bindings: the other MLIR copy cannot
+    build them).
+    """
+    source = materialize_dispatches(ir_source)
     try:
-        return iree_tools.compile_str(ir_source, extra_args=list(flags))
+        return iree_tools.compile_str(source, extra_args=list(flags))
     except iree_tools.CompilerToolError as err:
         raise IreeCompileError(_diagnostics(str(err))) from None
+
+
+def materialize_dispatches(ir_source: bytes | str) -> bytes | str:
+    """``ir_source`` with its dispatch markers rewritten (unchanged when it has none)."""
+    marker = WORKGROUPS_ATTR.encode() if isinstance(ir_source, bytes) else WORKGROUPS_ATTR
+    if marker not in ir_source:
+        return ir_source
+    with iree_ir.Context() as ctx, iree_ir.Location.unknown():
+        try:
+            module = iree_ir.Module.parse(ir_source)
+        except iree_ir.MLIRError as err:
+            raise IreeCompileError(f"IREE could not read the module: {err}") from None
+        materialize(module)
+        buffer = io.BytesIO()
+        module.operation.write_bytecode(buffer)
+        del ctx
+    return buffer.getvalue()
 
 
 def _diagnostics(text: str) -> str:
@@ -33,3 +69,83 @@ def _diagnostics(text: str) -> str:
     body = m.group(1) if m else text
     lines = [line for line in body.splitlines() if line.strip()]
     return "\n".join(lines[:40])
+
+
+def materialize(module: iree_ir.Module) -> int:
+    """Rewrite the dispatch markers of ``module`` in place; returns how many kernels it had."""
+    top = module.body
+    kernels, declarations = {}, {}
+    for op in list(top.operations):
+        op = op.operation
+        if op.name != "func.func":
+            continue
+        name = iree_ir.StringAttr(op.attributes["sym_name"]).value
+        if WORKGROUPS_ATTR in op.attributes:
+            kernels[name] = op
+        elif KERNEL_ATTR in op.attributes:
+            declarations[name] = (op, iree_ir.FlatSymbolRefAttr(op.attributes[KERNEL_ATTR]).value)
+    entries = {name: _executable(kernel) for name, kernel in kernels.items()}
+    calls: list[iree_ir.Operation] = []
+    _collect_calls(module.operation, calls)
+    for call in calls:
+        callee = iree_ir.FlatSymbolRefAttr(call.attributes["callee"]).value
+        if callee not in declarations:
+            continue
+        executable, entry = entries[declarations[callee][1]]
+        with iree_ir.InsertionPoint(call), call.location:
+            points = iree_ir.ArrayAttr.get([iree_ir.SymbolRefAttr.get([executable, entry])])
+            new = flow.DispatchOp([r.type for r in call.results], [], points, list(call.operands), [], [])
+        for old, replacement in zip(call.results, new.results):
+            old.replace_all_uses_with(replacement)
+        call.erase()
+    for declaration, _ in declarations.values():
+        declaration.erase()
+    return len(kernels)
+
+
+def _collect_calls(op: iree_ir.Operation, into: list[iree_ir.Operation]) -> None:
+    for region in op.regions:
+        for block in region.blocks:
+            for child in block.operations:
+                child = child.operation
+                if child.name == "func.call":
+                    into.append(child)
+                _collect_calls(child, into)
+
+
+def _index(value: int) -> iree_ir.Value:
+    index = iree_ir.IndexType.get()
+    return arith.ConstantOp(index, iree_ir.IntegerAttr.get(index, value)).result
+
+
+def _executable(kernel: iree_ir.Operation) -> tuple[str, str]:
+    """Replace a marked kernel function by a stream.executable; returns (executable, entry) names."""
+    name = iree_ir.StringAttr(kernel.attributes["sym_name"]).value
+    workgroups = ([int(v) for v in iree_ir.DenseI64ArrayAttr(kernel.attributes[WORKGROUPS_ATTR])] + [1, 1, 1])[:3]
+    signature = iree_ir.FunctionType(iree_ir.TypeAttr(kernel.attributes["function_type"]).value)
+    ids = [t for t in signature.inputs if isinstance(t, iree_ir.IndexType)]
+    buffers = list(signature.inputs)[len(ids) :]
+    with iree_ir.InsertionPoint(kernel), kernel.location:
+        executable = stream.ExecutableOp(f"{name}_exe", sym_visibility="private")
+        with iree_ir.InsertionPoint(executable.regions[0].blocks.append()):
+            export = stream.ExecutableExportOp(name, iree_ir.FlatSymbolRefAttr.get(name), sym_visibility="public")
+            with iree_ir.InsertionPoint(export.regions[0].blocks.append()):
+                stream.ReturnOp([_index(v) for v in workgroups])
+            inner = builtin.ModuleOp()
+            stream.ExecutableEndOp()
+        with iree_ir.InsertionPoint(inner.body):
+            binding = iree_ir.Type.parse("!stream.binding")
+            function = func.FuncOp(name, iree_ir.FunctionType.get([binding] * len(buffers), []))
+        entry = function.add_entry_block()
+        with iree_ir.InsertionPoint(entry):
+            zero = _index(0)
+            views = [stream.BindingSubspanOp(t, b, zero, []).result for t, b in zip(buffers, entry.arguments)]
+            index = iree_ir.IndexType.get()
+            group_ids = [hal.InterfaceWorkgroupIDOp(iree_ir.IntegerAttr.get(index, d), results=[index]).result for d in range(len(ids))]
+    body = kernel.regions[0].blocks[0]
+    for old, new in zip(list(body.arguments), group_ids + views):
+        old.replace_all_uses_with(new)
+    for op in list(body.operations):
+        entry.append(op)
+    kernel.erase()
+    return f"{name}_exe", name

@@ -13,7 +13,7 @@ import io
 import re
 
 from torch_mlir import ir, passmanager  # noqa: F401  (re-exported)
-from torch_mlir.dialects import arith, func, linalg, math, sparse_tensor, tensor  # noqa: F401  (re-exported)
+from torch_mlir.dialects import arith, func, linalg, math, memref, scf, sparse_tensor, tensor, vector  # noqa: F401  (re-exported)
 from torch_mlir.dialects import torch as torch_dialect
 
 #: Constants with more elements than this are printed as ``__elided__`` in dumps.

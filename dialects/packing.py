@@ -97,3 +97,24 @@ def _pack_channels(weight: np.ndarray) -> dict[str, np.ndarray]:
     rows = np.nonzero(mask.any(axis=1))[0].astype(np.int32)
     cols = np.nonzero(mask.any(axis=0))[0].astype(np.int32)
     return {"values": np.ascontiguousarray(weight[np.ix_(rows, cols)]), "rows": rows, "cols": cols}
+
+
+def pack_chunked_csr(weight: np.ndarray, chunk: int) -> dict[str, np.ndarray]:
+    """CSR split into K-chunks of ``chunk`` columns and stored chunk-major.
+
+    ``offsets[c * N + n] .. offsets[c * N + n + 1]`` are the entries of row ``n`` in chunk
+    ``c``; ``cols`` are absolute column indices. With ``chunk >= K`` this is plain CSR.
+    """
+    rows, cols_total = weight.shape
+    chunks = -(-cols_total // chunk)
+    padded = np.zeros((rows, chunks * chunk), weight.dtype)
+    padded[:, :cols_total] = weight
+    by_chunk = padded.reshape(rows, chunks, chunk).transpose(1, 0, 2)
+    c, n, k = np.nonzero(by_chunk)
+    offsets = np.zeros(chunks * rows + 1, dtype=np.int32)
+    np.cumsum(np.bincount(c * rows + n, minlength=chunks * rows), out=offsets[1:])
+    return {
+        "values": np.ascontiguousarray(by_chunk[c, n, k]),
+        "cols": (c * chunk + k).astype(np.int32),
+        "offsets": offsets,
+    }

@@ -17,6 +17,7 @@ _NUMPY_ELEMENT = {
     np.dtype(np.float16): ir.F16Type.get,
     np.dtype(np.float64): ir.F64Type.get,
     np.dtype(np.int8): lambda: ir.IntegerType.get_signless(8),
+    np.dtype(np.int16): lambda: ir.IntegerType.get_signless(16),
     np.dtype(np.int32): lambda: ir.IntegerType.get_signless(32),
     np.dtype(np.int64): lambda: ir.IntegerType.get_signless(64),
 }

@@ -6,37 +6,60 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 
-from ..mlir import arith, ir
+from ..dialects.formats import Format
+from ..dialects.packing import pack_chunked_csr
+from ..mlir import arith, ir, tensor
 from ..mlir import math as math_dialect  # the MLIR dialect, not the stdlib module
+from .csr_kernels import blocked_config, blocked_csr_kernel, scalar_csr_kernel
+from .dispatch_markers import dispatch, module_of, unique_symbol
 from .ir_build import constant, elementwise, matmul, scalar, transpose
 from .ir_query import walk_ops
-from .kernel_weights import PACKED_OPERANDS, kernel_weight
+from .kernel_weights import PACKED_OPERANDS, kernel_pattern, kernel_weight
 from .pass_base import Pass
+
 
 @dataclass(frozen=True)
 class LowerToIree(Pass):
-    """Lower each sparsile kernel op to dense-layout linalg IR that IREE compiles.
+    """Lower each sparsile kernel op to dense-layout IR that IREE compiles.
 
-    Matches every ``sparsile.*_matmul`` op whose packed operands are constants.
-    This version is the reference lowering: it rebuilds the dense weight from the
-    packing and emits ``linalg.matmul`` followed by one elementwise generic for the
-    epilogue (scale, bias, activation, residual), so its numerics define what
-    every faster lowering must reproduce. Fails on kernels whose packed operands
-    are not constants.
+    Matches every ``sparsile.*_matmul`` op whose packed operands are constants and
+    emits, per format: ``csr`` and ``nm`` weights as chunked CSR consumed by a
+    hand-written dispatch (K-blocked, activations feature-major; scalar at batch
+    1; see :mod:`sparsile.passes.csr_kernels`), everything else (``channels``,
+    ``dense`` after scheduling, ``bsr`` for now) as the reference lowering: the
+    dense weight of the packing, transposed as the importer emits it, and a
+    ``linalg.matmul``. The epilogue (scale, bias, activation, residual) follows as
+    one elementwise generic. Fails on kernels whose packed operands are not
+    constants. With ``reference=true`` every kernel takes the reference lowering,
+    whose numerics the others must reproduce. The hand-written dispatches are CPU
+    code: for other targets (``target=cuda|rocm|vulkan``) ``csr`` and ``nm`` kernels
+    take the reference lowering too.
     """
 
     name = "lower-to-iree"
+    reference: bool = False
+    target: str = "cpu"
 
     def run(self, op: ir.Operation, pass_: Any) -> None:
         ok = True
+        reference = self.reference or self.target != "cpu"
         for kernel in [o for o in walk_ops(op) if o.name in PACKED_OPERANDS]:
-            ok &= _lower(kernel)
+            ok &= _lower(kernel, reference)
         if not ok:
             pass_.signal_pass_failure()
 
 
-def _lower(kernel: ir.Operation) -> bool:
+@dataclass
+class _Epilogue:
+    activation: str
+    scale: float
+    bias: ir.Value | None
+    residual: ir.Value | None
+
+
+def _lower(kernel: ir.Operation, reference: bool) -> bool:
     weight = kernel_weight(kernel)
     if weight is None:
         kernel.location.emit_error(f"'{kernel.name}' needs constant packed operands to be lowered")
@@ -48,37 +71,92 @@ def _lower(kernel: ir.Operation) -> bool:
     n_fixed = 1 + len(PACKED_OPERANDS[kernel.name][1])
     extras = list(kernel.operands)[n_fixed:]
     segments = list(ir.DenseI32ArrayAttr(kernel.attributes["operandSegmentSizes"]))
-    bias = extras.pop(0) if segments[-2] else None
-    residual = extras.pop(0) if segments[-1] else None
+    tail = _Epilogue(
+        ir.StringAttr(kernel.attributes["epilogue"]).value,
+        ir.FloatAttr(kernel.attributes["scale"]).value,
+        extras.pop(0) if segments[-2] else None,
+        extras.pop(0) if segments[-1] else None,
+    )
+    fmt = kernel_pattern(kernel).format
     with ir.InsertionPoint(kernel), kernel.location:
-        # The importer's form (a transposed [out, in] constant): IREE compiles it best.
-        acc = matmul(x, transpose(constant(weight), [1, 0]))
-        result = epilogue(
-            acc,
-            ir.StringAttr(kernel.attributes["epilogue"]).value,
-            ir.FloatAttr(kernel.attributes["scale"]).value,
-            bias,
-            residual,
-        )
+        if not reference and fmt in (Format.CSR, Format.NM):
+            result = _csr_dispatch(kernel, weight, x, tail)
+        else:
+            # The importer's form (a transposed [out, in] constant): IREE compiles it best.
+            acc = matmul(x, transpose(constant(weight), [1, 0]))
+            result = epilogue(acc, tail.activation, tail.scale, tail.bias, tail.residual)
     kernel.results[0].replace_all_uses_with(result)
     kernel.erase()
     return True
 
 
-def epilogue(acc: ir.Value, activation: str, scale: float, bias: ir.Value | None, residual: ir.Value | None) -> ir.Value:
-    """``act(acc * scale + bias) + residual`` as one elementwise generic (acc is ``[M, N]``)."""
+def _csr_dispatch(kernel: ir.Operation, weight: np.ndarray, x: ir.Value, tail: _Epilogue) -> ir.Value:
+    """The weight as chunked CSR, multiplied by a hand-written dispatch; the epilogue around it."""
+    m, k = ir.RankedTensorType(x.type).shape
+    n = weight.shape[0]
+    f32 = ir.F32Type.get()
+    col_type = ir.IntegerType.get_signless(16 if k <= 65535 else 32)
+    module = module_of(kernel)
+    if m == 1:
+        packed = _pad_empty(pack_chunked_csr(weight, k))
+        with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
+            body = scalar_csr_kernel(unique_symbol(module, "sparsile_kernel_"), n=n, k=k, nnz=len(packed["values"]), col_type=col_type)
+        x1 = tensor.CollapseShapeOp(ir.RankedTensorType.get([k], f32), x, [[0, 1]]).result
+        y1 = dispatch(module, body, [x1, *_operands(packed, col_type)], ir.RankedTensorType.get([n], f32))
+        acc = tensor.ExpandShapeOp(ir.RankedTensorType.get([1, n], f32), y1, [[0, 1]], [], [1, n]).result
+        return epilogue(acc, tail.activation, tail.scale, tail.bias, tail.residual)
+    config = blocked_config(m, n)
+    blocks, mb = m // config.mb, config.mb
+    packed = _pad_empty(pack_chunked_csr(weight, config.kc))
+    with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
+        body = blocked_csr_kernel(
+            unique_symbol(module, "sparsile_kernel_"), n=n, k=k, blocks=blocks, nnz=len(packed["values"]), col_type=col_type, config=config
+        )
+    x3 = tensor.ExpandShapeOp(ir.RankedTensorType.get([blocks, mb, k], f32), x, [[0, 1], [2]], [], [blocks, mb, k]).result
+    xt = transpose(x3, [0, 2, 1])
+    yt = dispatch(module, body, [xt, *_operands(packed, col_type)], ir.RankedTensorType.get([blocks, n, mb], f32))
+    # Scale, bias and activation in the kernel's [blocks, n, mb] layout, so that consecutive sparse
+    # layers meet as transpose pairs the canonicalizer removes; the residual in the model's layout.
+    yt = epilogue(yt, tail.activation, tail.scale, tail.bias, None, bias_dim=1)
+    y3 = transpose(yt, [0, 2, 1])
+    acc = tensor.CollapseShapeOp(ir.RankedTensorType.get([m, n], f32), y3, [[0, 1], [2]]).result
+    return epilogue(acc, "none", 1.0, None, tail.residual)
+
+
+def _pad_empty(packed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """An all-zero weight still gets one (never read) entry: zero-size memrefs are not bindable."""
+    if len(packed["values"]):
+        return packed
+    return {**packed, "values": np.zeros(1, np.float32), "cols": np.zeros(1, np.int32)}
+
+
+def _operands(packed: dict[str, np.ndarray], col_type: ir.Type) -> list[ir.Value]:
+    cols = packed["cols"].astype(np.uint16 if ir.IntegerType(col_type).width == 16 else np.int32)
+    return [constant(packed["values"]), constant(cols.view(np.int16) if cols.dtype == np.uint16 else cols), constant(packed["offsets"])]
+
+
+def epilogue(
+    acc: ir.Value,
+    activation: str,
+    scale: float,
+    bias: ir.Value | None,
+    residual: ir.Value | None,
+    bias_dim: int = -1,
+) -> ir.Value:
+    """``act(acc * scale + bias) + residual`` as one elementwise generic; ``bias`` runs along ``bias_dim``."""
     if activation == "none" and scale == 1.0 and bias is None and residual is None:
         return acc
     acc_type = ir.RankedTensorType(acc.type)
     element = acc_type.element_type
-    d0, d1 = ir.AffineExpr.get_dim(0), ir.AffineExpr.get_dim(1)
-    inputs, maps = [acc], [ir.AffineMap.get(2, 0, [d0, d1])]
+    rank = acc_type.rank
+    identity = ir.AffineMap.get_identity(rank)
+    inputs, maps = [acc], [identity]
     if bias is not None:
         inputs.append(bias)
-        maps.append(ir.AffineMap.get(2, 0, [d1]))
+        maps.append(ir.AffineMap.get(rank, 0, [ir.AffineExpr.get_dim(bias_dim % rank)]))
     if residual is not None:
         inputs.append(residual)
-        maps.append(ir.AffineMap.get(2, 0, [d0, d1]))
+        maps.append(identity)
 
     def body(args: list[ir.Value]) -> ir.Value:
         value, rest = args[0], args[1:]

@@ -20,6 +20,25 @@ def test_gpu_targets_compile(models, factory, target):
     assert any(flag.startswith("--iree-hal-target-device=") for flag in compiled.manifest.iree_flags)
 
 
+@pytest.mark.parametrize("target", GPU_TARGETS)
+def test_sparse_mlp_in_every_format_compiles_for_gpus(target):
+    import torch
+
+    import pruning
+    from models import MLP
+
+    torch.manual_seed(0)
+    model = MLP((64, 128, 128, 128, 64, 32)).eval()
+    first, second, third, fourth, _ = model.layers
+    pruning.magnitude(first, 0.9)
+    pruning.n_of_m(second, 2, 4)
+    pruning.blocks(third, 0.75, 16)
+    pruning.neurons(fourth, 0.5)
+    compiled = sparsile.compile(model, (torch.randn(8, 64),), target=target)
+    assert [l.pattern for l in compiled.report][:4] == ["csr", "2:4", "bsr16", "channels"]
+    assert len(compiled.vmfb) > 1000
+
+
 def test_named_chips_reach_iree(models):
     model, args = models.mlp()
     compiled = sparsile.compile(model, args, target="vulkan:rdna3")

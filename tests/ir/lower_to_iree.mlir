@@ -1,4 +1,4 @@
-// RUN: sparsile opt -p lower-to-iree,canonicalize,check-iree-input --split-input-file %s | filecheck %s
+// RUN: sparsile opt -p "lower-to-iree{reference=true},canonicalize,check-iree-input" --split-input-file %s | filecheck %s
 
 // The reference lowering: the dense [out, in] weight, transposed as the importer does
 // (the form IREE compiles best), a matmul, and one generic for the epilogue:

@@ -1,0 +1,183 @@
+"""Sparse matmul kernels as hand-written dispatches: K-blocked CSR (batched) and scalar CSR (batch 1).
+
+Why this shape (measured, see DESIGN.md section 3 and the kblocked-dispatch probe):
+each nonzero costs one index load, one broadcast of its value and one FMA with a
+contiguous row of the activations, which therefore live feature-major, ``xt
+[M/MB, K, MB]``. K is cut into chunks processed outside the row loop so a chunk
+of ``xt`` stays in L1 while all of a workgroup's rows use it. Nothing here is a
+``vector.gather`` (IREE scalarises those). At batch 1 the kernel is scalar:
+``P`` independent FMA chains over the row, 16-bit column indices where K allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..mlir import arith, func, ir, math, memref, scf, vector
+from .dispatch_markers import WORKGROUPS_ATTR
+
+
+@dataclass(frozen=True)
+class BlockedConfig:
+    """Tile sizes of the K-blocked kernel: ``mb`` activation rows per vector, ``kc`` columns per
+    chunk, ``rows`` output rows per workgroup, ``unroll`` nonzeros per step over ``chains`` accumulators."""
+
+    mb: int
+    kc: int
+    rows: int
+    unroll: int = 4
+    chains: int = 2
+
+
+def blocked_config(m: int, n: int) -> BlockedConfig:
+    """The configuration for ``m`` activation rows and ``n`` outputs (a sweep on the target shapes)."""
+    mb = next((b for b in (128, 64, 32) if m % b == 0), m if m <= 32 else 1)
+    return BlockedConfig(mb=mb, kc=256 if mb <= 32 else 64, rows=64 if n >= 2048 else 32)
+
+
+def _index(value: int) -> ir.Value:
+    return arith.ConstantOp(ir.IndexType.get(), ir.IntegerAttr.get(ir.IndexType.get(), value)).result
+
+
+def _tree_sum(values: list[ir.Value]) -> ir.Value:
+    while len(values) > 1:
+        paired = [arith.AddFOp(values[i], values[i + 1]).result for i in range(0, len(values) - 1, 2)]
+        values = paired + ([values[-1]] if len(values) % 2 else [])
+    return values[0]
+
+
+def _load_index(memref_value: ir.Value, position: ir.Value) -> ir.Value:
+    """An i16/i32 memref element as an index (16-bit columns are unsigned)."""
+    raw = memref.LoadOp(memref_value, [position]).result
+    i32 = ir.IntegerType.get_signless(32)
+    if ir.IntegerType(raw.type).width != 32:
+        raw = arith.ExtUIOp(i32, raw).result
+    return arith.IndexCastOp(ir.IndexType.get(), raw).result
+
+
+def _row_range(wg: ir.Value, rows: int, n: int) -> tuple[ir.Value, ir.Value]:
+    first = arith.MulIOp(wg, _index(rows)).result
+    last = arith.AddIOp(first, _index(rows)).result
+    if n % rows:
+        last = arith.MinUIOp(last, _index(n)).result
+    return first, last
+
+
+def _accumulate(start: ir.Value, end: ir.Value, seed: ir.Value, zero: ir.Value, unroll: int, chains: int, term) -> ir.Value:
+    """seed + sum over l in [start, end) of term(l, acc), unrolled with independent chains and a remainder loop."""
+    one, step = _index(1), _index(unroll)
+    whole = arith.MulIOp(arith.DivUIOp(arith.SubIOp(end, start).result, step).result, step).result
+    middle = arith.AddIOp(start, whole).result
+    loop = scf.ForOp(start, middle, step, [seed] + [zero] * (chains - 1))
+    with ir.InsertionPoint(loop.body):
+        accs = list(loop.inner_iter_args)
+        for u in range(unroll):
+            position = loop.induction_variable if u == 0 else arith.AddIOp(loop.induction_variable, _index(u)).result
+            accs[u % chains] = term(position, accs[u % chains])
+        scf.YieldOp(accs)
+    rest = scf.ForOp(middle, end, one, [_tree_sum(list(loop.results))])
+    with ir.InsertionPoint(rest.body):
+        scf.YieldOp([term(rest.induction_variable, rest.inner_iter_args[0])])
+    return rest.results[0]
+
+
+def blocked_csr_kernel(name: str, *, n: int, k: int, blocks: int, nnz: int, col_type: ir.Type, config: BlockedConfig) -> func.FuncOp:
+    """``yt[b, r, :] = sum_l values[l] * xt[b, cols[l], :]`` over the chunked CSR of ``pack_chunked_csr``.
+
+    Arguments: workgroup ids (x: row block, y: activation block), ``xt [blocks, k, mb]``,
+    ``values [nnz]``, ``cols [nnz]``, ``offsets [chunks * n + 1]``, result ``yt [blocks, n, mb]``.
+    """
+    c = config
+    chunks = -(-k // c.kc)
+    f32, index = ir.F32Type.get(), ir.IndexType.get()
+    vec = ir.VectorType.get([c.mb], f32)
+    signature = [
+        index,
+        index,
+        ir.MemRefType.get([blocks, k, c.mb], f32),
+        ir.MemRefType.get([max(nnz, 1)], f32),
+        ir.MemRefType.get([max(nnz, 1)], col_type),
+        ir.MemRefType.get([chunks * n + 1], ir.IntegerType.get_signless(32)),
+        ir.MemRefType.get([blocks, n, c.mb], f32),
+    ]
+    kernel = func.FuncOp(name, ir.FunctionType.get(signature, []), visibility="private")
+    kernel.attributes[WORKGROUPS_ATTR] = ir.DenseI64ArrayAttr.get([-(-n // c.rows), blocks, 1])
+    entry = kernel.add_entry_block()
+    wg_rows, wg_block, xt, values, cols, offsets, yt = entry.arguments
+    with ir.InsertionPoint(entry):
+        zero_index, one = _index(0), _index(1)
+        zero = arith.ConstantOp(vec, ir.DenseElementsAttr.get_splat(vec, ir.FloatAttr.get(f32, 0.0))).result
+        first, last = _row_range(wg_rows, c.rows, n)
+
+        def term(position: ir.Value, acc: ir.Value) -> ir.Value:
+            column = _load_index(cols, position)
+            x = vector.LoadOp(vec, xt, [wg_block, column, zero_index]).result
+            weight = vector.BroadcastOp(vec, memref.LoadOp(values, [position]).result).result
+            return vector.FMAOp(weight, x, acc).result
+
+        def row(slot: ir.Value, seed: ir.Value) -> ir.Value:
+            start = _load_index(offsets, slot)
+            end = _load_index(offsets, arith.AddIOp(slot, one).result)
+            return _accumulate(start, end, seed, zero, c.unroll, c.chains, term)
+
+        if chunks == 1:  # no K-blocking: keep the row in registers, store once
+            rows_loop = scf.ForOp(first, last, one)
+            with ir.InsertionPoint(rows_loop.body):
+                r = rows_loop.induction_variable
+                vector.StoreOp(row(r, zero), yt, [wg_block, r, zero_index])
+                scf.YieldOp([])
+        else:
+            clear = scf.ForOp(first, last, one)
+            with ir.InsertionPoint(clear.body):
+                vector.StoreOp(zero, yt, [wg_block, clear.induction_variable, zero_index])
+                scf.YieldOp([])
+            chunk_loop = scf.ForOp(zero_index, _index(chunks), one)
+            with ir.InsertionPoint(chunk_loop.body):
+                base = arith.MulIOp(chunk_loop.induction_variable, _index(n)).result
+                rows_loop = scf.ForOp(first, last, one)
+                with ir.InsertionPoint(rows_loop.body):
+                    r = rows_loop.induction_variable
+                    running = vector.LoadOp(vec, yt, [wg_block, r, zero_index]).result
+                    vector.StoreOp(row(arith.AddIOp(base, r).result, running), yt, [wg_block, r, zero_index])
+                    scf.YieldOp([])
+                scf.YieldOp([])
+        func.ReturnOp([])
+    return kernel
+
+
+def scalar_csr_kernel(name: str, *, n: int, k: int, nnz: int, col_type: ir.Type, rows: int = 256, unroll: int = 8, chains: int = 4) -> func.FuncOp:
+    """Batch 1: ``y[r] = sum_l values[l] * x[cols[l]]`` over plain CSR, ``rows`` rows per workgroup.
+
+    Arguments: workgroup id, ``x [k]``, ``values [nnz]``, ``cols [nnz]``, ``offsets [n + 1]``, result ``y [n]``.
+    """
+    f32, index = ir.F32Type.get(), ir.IndexType.get()
+    signature = [
+        index,
+        ir.MemRefType.get([k], f32),
+        ir.MemRefType.get([max(nnz, 1)], f32),
+        ir.MemRefType.get([max(nnz, 1)], col_type),
+        ir.MemRefType.get([n + 1], ir.IntegerType.get_signless(32)),
+        ir.MemRefType.get([n], f32),
+    ]
+    kernel = func.FuncOp(name, ir.FunctionType.get(signature, []), visibility="private")
+    kernel.attributes[WORKGROUPS_ATTR] = ir.DenseI64ArrayAttr.get([-(-n // rows), 1, 1])
+    entry = kernel.add_entry_block()
+    wg, x, values, cols, offsets, y = entry.arguments
+    with ir.InsertionPoint(entry):
+        one = _index(1)
+        zero = arith.ConstantOp(f32, ir.FloatAttr.get(f32, 0.0)).result
+        first, last = _row_range(wg, rows, n)
+
+        def term(position: ir.Value, acc: ir.Value) -> ir.Value:
+            xv = memref.LoadOp(x, [_load_index(cols, position)]).result
+            return math.FmaOp(memref.LoadOp(values, [position]).result, xv, acc).result
+
+        rows_loop = scf.ForOp(first, last, one)
+        with ir.InsertionPoint(rows_loop.body):
+            r = rows_loop.induction_variable
+            start = _load_index(offsets, r)
+            end = _load_index(offsets, arith.AddIOp(r, one).result)
+            memref.StoreOp(_accumulate(start, end, zero, zero, unroll, chains, term), y, [r])
+            scf.YieldOp([])
+        func.ReturnOp([])
+    return kernel
