@@ -92,14 +92,14 @@ def median_ms(fn: Callable[[], object], seconds: float) -> list[float]:
     return times
 
 
-def run_case(case: Case, rounds: int, seconds: float, native: bool) -> None:
+def run_case(case: Case, rounds: int, seconds: float, native: bool, flags: tuple[str, ...] = ()) -> None:
     build, _ = MODELS[case.model]
     model, x, layers, ffn = build(case.batch)
     prune(case.variant, layers, ffn)
     with torch.no_grad():
         expected = model(x)
-    dense = sparsile.compile(model, (x,), pass_options={"detect-sparsity": {"formats": []}})
-    sparse = sparsile.compile(model, (x,))
+    dense = sparsile.compile(model, (x,), pass_options={"detect-sparsity": {"formats": []}}, iree_flags=flags)
+    sparse = sparsile.compile(model, (x,), iree_flags=flags)
     contenders: dict[str, Callable[[], object]] = {
         "eager": lambda: model(x),
         "iree_dense": lambda: dense(x),
@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--native", action="store_true", help="add a native-cpu (MLIR sparsifier) column")
     parser.add_argument("--models", default="mlp,bert", help="comma-separated subset of: mlp, bert")
     parser.add_argument("--variants", help=f"comma-separated subset of: {', '.join(VARIANTS)}")
+    parser.add_argument("--iree-flag", action="append", default=[], help="extra iree-compile flag for both compiles")
     parser.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "results.json"), help="JSON file to write")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for i, case in enumerate(cases, start=1):
         print(f"[{i}/{len(cases)}] {case.model} b{case.batch} {case.variant} ...", file=sys.stderr, flush=True)
-        run_case(case, rounds, seconds, args.native)
+        run_case(case, rounds, seconds, args.native, tuple(args.iree_flag))
     print(table(cases))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

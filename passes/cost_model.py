@@ -29,15 +29,17 @@ class Coefficients:
     per_row: float
 
 
-#: Fitted on llvm-cpu (2 threads, AVX-512). Dense: ~95 ps per weight streamed, ~13 ps per
-#: multiply-add; CSR (K-blocked dispatch) ~0.55 ns per nonzero and ~26 ps per row;
-#: N:M ~0.14 ns / 18 ps; BSR (gather + batched matmul) ~0.15 ns / 20 ps per stored value.
+#: Fitted on llvm-cpu (2 threads, AVX-512) from benchmarks/run.py on the MLP (1024-4096-4096-1024):
+#: IREE's dense matmul ~330 ps per weight at batch 1 and ~21 ps per weight and row beyond;
+#: the CSR dispatch ~700 ps per nonzero at batch 1 (u50 measured 1.07x dense there) and
+#: ~30 ps per nonzero and row; blocks run through the same dispatch. N:M at batch 1 uses the
+#: select kernel (~400 ps per nonzero), batched the CSR dispatch (~1.3 ns per nonzero at 32 rows).
 COEFFICIENTS: dict[Format, Coefficients] = {
-    Format.DENSE: Coefficients(95e-12, 13e-12),
-    Format.CHANNELS: Coefficients(95e-12, 13e-12),
-    Format.CSR: Coefficients(550e-12, 26e-12),
-    Format.NM: Coefficients(140e-12, 18e-12),
-    Format.BSR: Coefficients(150e-12, 20e-12),
+    Format.DENSE: Coefficients(330e-12, 21e-12),
+    Format.CHANNELS: Coefficients(330e-12, 21e-12),
+    Format.CSR: Coefficients(700e-12, 30e-12),
+    Format.NM: Coefficients(400e-12, 28e-12),
+    Format.BSR: Coefficients(700e-12, 30e-12),
 }
 
 #: A sparse kernel must be predicted at least this much faster than dense to be chosen.

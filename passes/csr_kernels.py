@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..mlir import arith, func, ir, math, memref, scf, vector
 from .dispatch_markers import WORKGROUPS_ATTR
+from .ir_build import index_constant as _index
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,6 @@ def blocked_config(m: int, n: int) -> BlockedConfig:
     """The configuration for ``m`` activation rows and ``n`` outputs (a sweep on the target shapes)."""
     mb = next((b for b in (128, 64, 32) if m % b == 0), m if m <= 32 else 1)
     return BlockedConfig(mb=mb, kc=256 if mb <= 32 else 64, rows=64 if n >= 2048 else 32)
-
-
-def _index(value: int) -> ir.Value:
-    return arith.ConstantOp(ir.IndexType.get(), ir.IntegerAttr.get(ir.IndexType.get(), value)).result
 
 
 def _tree_sum(values: list[ir.Value]) -> ir.Value:

@@ -36,6 +36,11 @@ def scalar(value: float, element: ir.Type) -> ir.Value:
     return arith.ConstantOp(element, value).result
 
 
+def index_constant(value: int) -> ir.Value:
+    """An ``index`` constant."""
+    return arith.ConstantOp(ir.IndexType.get(), ir.IntegerAttr.get(ir.IndexType.get(), value)).result
+
+
 def zeros(shape: Sequence[int], element: ir.Type) -> ir.Value:
     """``linalg.fill`` of 0 into a fresh ``tensor.empty``."""
     empty = tensor.EmptyOp(list(shape), element).result

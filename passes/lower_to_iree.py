@@ -14,6 +14,7 @@ from ..mlir import arith, ir, tensor
 from ..mlir import math as math_dialect  # the MLIR dialect, not the stdlib module
 from .csr_kernels import blocked_config, blocked_csr_kernel, scalar_csr_kernel
 from .dispatch_markers import dispatch, module_of, unique_symbol
+from .nm_kernels import pack_two_four_rows, two_four_gemv_kernel
 from .ir_build import constant, elementwise, matmul, scalar, transpose
 from .ir_query import walk_ops
 from .kernel_weights import PACKED_OPERANDS, kernel_pattern, kernel_weight
@@ -25,17 +26,18 @@ class LowerToIree(Pass):
     """Lower each sparsile kernel op to dense-layout IR that IREE compiles.
 
     Matches every ``sparsile.*_matmul`` op whose packed operands are constants and
-    emits, per format: ``csr`` and ``nm`` weights as chunked CSR consumed by a
-    hand-written dispatch (K-blocked, activations feature-major; scalar at batch
-    1; see :mod:`sparsile.passes.csr_kernels`), everything else (``channels``,
-    ``dense`` after scheduling, ``bsr`` for now) as the reference lowering: the
+    emits, per format: ``csr``, ``nm`` and ``bsr`` weights as chunked CSR consumed
+    by a hand-written dispatch (K-blocked, activations feature-major; scalar at
+    batch 1; see :mod:`sparsile.passes.csr_kernels`), except 2:4 at batch 1, which
+    uses a select-based dispatch (:mod:`sparsile.passes.nm_kernels`); everything else
+    (``channels``, ``dense`` after scheduling) as the reference lowering: the
     dense weight of the packing, transposed as the importer emits it, and a
     ``linalg.matmul``. The epilogue (scale, bias, activation, residual) follows as
     one elementwise generic. Fails on kernels whose packed operands are not
     constants. With ``reference=true`` every kernel takes the reference lowering,
     whose numerics the others must reproduce. The hand-written dispatches are CPU
     code: for other targets (``target=cuda|rocm|vulkan``) ``csr`` and ``nm`` kernels
-    take the reference lowering too.
+    take the reference lowering too (and so do ``bsr`` ones).
     """
 
     name = "lower-to-iree"
@@ -79,7 +81,9 @@ def _lower(kernel: ir.Operation, reference: bool) -> bool:
     )
     fmt = kernel_pattern(kernel).format
     with ir.InsertionPoint(kernel), kernel.location:
-        if not reference and fmt in (Format.CSR, Format.NM):
+        if not reference and _two_four_gemv_applies(kernel, weight, x):
+            result = _two_four_gemv(kernel, weight, x, tail)
+        elif not reference and fmt in (Format.CSR, Format.NM, Format.BSR):
             result = _csr_dispatch(kernel, weight, x, tail)
         else:
             # The importer's form (a transposed [out, in] constant): IREE compiles it best.
@@ -121,6 +125,28 @@ def _csr_dispatch(kernel: ir.Operation, weight: np.ndarray, x: ir.Value, tail: _
     y3 = transpose(yt, [0, 2, 1])
     acc = tensor.CollapseShapeOp(ir.RankedTensorType.get([m, n], f32), y3, [[0, 1], [2]]).result
     return epilogue(acc, "none", 1.0, None, tail.residual)
+
+
+def _two_four_gemv_applies(kernel: ir.Operation, weight: np.ndarray, x: ir.Value) -> bool:
+    pattern = kernel_pattern(kernel)
+    n, k = weight.shape
+    batch = ir.RankedTensorType(x.type).shape[0]
+    return (pattern.n, pattern.m) == (2, 4) and batch == 1 and n % 128 == 0 and k % 4 == 0
+
+
+def _two_four_gemv(kernel: ir.Operation, weight: np.ndarray, x: ir.Value, tail: _Epilogue) -> ir.Value:
+    """Batch-1 2:4 through the select-based dispatch of :mod:`sparsile.passes.nm_kernels`."""
+    n, k = weight.shape
+    f32 = ir.F32Type.get()
+    module = module_of(kernel)
+    planes = pack_two_four_rows(weight)
+    with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
+        body = two_four_gemv_kernel(unique_symbol(module, "sparsile_kernel_"), n=n, k=k)
+    x1 = tensor.CollapseShapeOp(ir.RankedTensorType.get([k], f32), x, [[0, 1]]).result
+    args = [x1, constant(planes["values"]), constant(planes["positions"])]
+    y1 = dispatch(module, body, args, ir.RankedTensorType.get([n], f32))
+    acc = tensor.ExpandShapeOp(ir.RankedTensorType.get([1, n], f32), y1, [[0, 1]], [], [1, n]).result
+    return epilogue(acc, tail.activation, tail.scale, tail.bias, tail.residual)
 
 
 def _pad_empty(packed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
