@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ..dialects.sparsile_dialect import KERNEL_OPS
 from ..mlir import ir
 from . import sparsity_attr
+from .kernel_weights import kernel_weight
 
 _CLASSES = {f"sparsile.{cls.OPERATION_NAME.split('.', 1)[-1]}": cls for cls in KERNEL_OPS}
 
@@ -51,3 +55,37 @@ def single_user(value: ir.Value) -> ir.Operation | None:
         return None
     owner = users[0]
     return owner.operation if hasattr(owner, "operation") else owner
+
+
+@dataclass
+class KernelParts:
+    """What a lowering needs from a kernel op: the dense weight, the input and the epilogue."""
+
+    weight: np.ndarray
+    input: ir.Value
+    activation: str
+    scale: float
+    bias: ir.Value | None
+    residual: ir.Value | None
+
+
+def lowering_parts(kernel: ir.Operation) -> KernelParts | None:
+    """The parts of ``kernel`` for a lowering, or None after emitting why it cannot be lowered."""
+    weight = kernel_weight(kernel)
+    if weight is None:
+        kernel.location.emit_error(f"'{kernel.name}' needs constant packed operands to be lowered")
+        return None
+    x = kernel.operands[0]
+    rank = ir.RankedTensorType(x.type).rank
+    if rank != 2:
+        kernel.location.emit_error(f"'{kernel.name}' with a rank-{rank} input is not lowered yet")
+        return None
+    state = fields(kernel)
+    return KernelParts(
+        weight,
+        x,
+        ir.StringAttr(state["epilogue"]).value,
+        ir.FloatAttr(state["scale"]).value,
+        state["bias"],
+        state["residual"],
+    )

@@ -17,7 +17,8 @@ from .dispatch_markers import dispatch, module_of, unique_symbol
 from .nm_kernels import pack_two_four_rows, two_four_gemv_kernel
 from .ir_build import constant, elementwise, matmul, scalar, transpose
 from .ir_query import walk_ops
-from .kernel_weights import PACKED_OPERANDS, kernel_pattern, kernel_weight
+from .kernel_ops import KernelParts, lowering_parts
+from .kernel_weights import PACKED_OPERANDS, kernel_pattern
 from .pass_base import Pass
 
 
@@ -53,32 +54,11 @@ class LowerToIree(Pass):
             pass_.signal_pass_failure()
 
 
-@dataclass
-class _Epilogue:
-    activation: str
-    scale: float
-    bias: ir.Value | None
-    residual: ir.Value | None
-
-
 def _lower(kernel: ir.Operation, reference: bool) -> bool:
-    weight = kernel_weight(kernel)
-    if weight is None:
-        kernel.location.emit_error(f"'{kernel.name}' needs constant packed operands to be lowered")
+    parts = lowering_parts(kernel)
+    if parts is None:
         return False
-    x = kernel.operands[0]
-    if ir.RankedTensorType(x.type).rank != 2:
-        kernel.location.emit_error(f"'{kernel.name}' with a rank-{ir.RankedTensorType(x.type).rank} input is not lowered yet")
-        return False
-    n_fixed = 1 + len(PACKED_OPERANDS[kernel.name][1])
-    extras = list(kernel.operands)[n_fixed:]
-    segments = list(ir.DenseI32ArrayAttr(kernel.attributes["operandSegmentSizes"]))
-    tail = _Epilogue(
-        ir.StringAttr(kernel.attributes["epilogue"]).value,
-        ir.FloatAttr(kernel.attributes["scale"]).value,
-        extras.pop(0) if segments[-2] else None,
-        extras.pop(0) if segments[-1] else None,
-    )
+    weight, x, tail = parts.weight, parts.input, parts
     fmt = kernel_pattern(kernel).format
     with ir.InsertionPoint(kernel), kernel.location:
         if not reference and _two_four_gemv_applies(kernel, weight, x):
@@ -94,7 +74,7 @@ def _lower(kernel: ir.Operation, reference: bool) -> bool:
     return True
 
 
-def _csr_dispatch(kernel: ir.Operation, weight: np.ndarray, x: ir.Value, tail: _Epilogue) -> ir.Value:
+def _csr_dispatch(kernel: ir.Operation, weight: np.ndarray, x: ir.Value, tail: KernelParts) -> ir.Value:
     """The weight as chunked CSR, multiplied by a hand-written dispatch; the epilogue around it."""
     m, k = ir.RankedTensorType(x.type).shape
     n = weight.shape[0]
@@ -134,7 +114,7 @@ def _two_four_gemv_applies(kernel: ir.Operation, weight: np.ndarray, x: ir.Value
     return (pattern.n, pattern.m) == (2, 4) and batch == 1 and n % 128 == 0 and k % 4 == 0
 
 
-def _two_four_gemv(kernel: ir.Operation, weight: np.ndarray, x: ir.Value, tail: _Epilogue) -> ir.Value:
+def _two_four_gemv(kernel: ir.Operation, weight: np.ndarray, x: ir.Value, tail: KernelParts) -> ir.Value:
     """Batch-1 2:4 through the select-based dispatch of :mod:`sparsile.passes.nm_kernels`."""
     n, k = weight.shape
     f32 = ir.F32Type.get()

@@ -11,7 +11,8 @@ from ..mlir import arith, ir, linalg, sparse_tensor, tensor
 from ..dialects.packing import pack
 from .ir_build import constant, scalar
 from .ir_query import entry_candidates, walk_ops
-from .kernel_weights import PACKED_OPERANDS, kernel_pattern, kernel_weight
+from .kernel_ops import lowering_parts
+from .kernel_weights import PACKED_OPERANDS, kernel_pattern
 from .lower_to_iree import epilogue
 from .pass_base import Pass
 
@@ -45,23 +46,14 @@ class LowerToNative(Pass):
 
 
 def _lower(kernel: ir.Operation) -> bool:
-    weight = kernel_weight(kernel)
-    if weight is None:
-        kernel.location.emit_error(f"'{kernel.name}' needs constant packed operands to be lowered")
+    parts = lowering_parts(kernel)
+    if parts is None:
         return False
-    x = kernel.operands[0]
-    if ir.RankedTensorType(x.type).rank != 2:
-        kernel.location.emit_error(f"'{kernel.name}' with a rank-{ir.RankedTensorType(x.type).rank} input is not lowered yet")
-        return False
+    weight, x = parts.weight, parts.input
     pattern = kernel_pattern(kernel)
     # structured[n, m] levels do not lower on the CPU path of this MLIR (the sparsifier leaves
     # their storage specifier unresolved), so N:M weights are computed from CSR storage.
     storage = CSR if pattern.format in (Format.CHANNELS, Format.NM) else pattern
-    n_fixed = 1 + len(PACKED_OPERANDS[kernel.name][1])
-    extras = list(kernel.operands)[n_fixed:]
-    segments = list(ir.DenseI32ArrayAttr(kernel.attributes["operandSegmentSizes"]))
-    bias = extras.pop(0) if segments[-2] else None
-    residual = extras.pop(0) if segments[-1] else None
     packed = pack(weight, storage)
     names = ("block_row_offsets", "block_cols") if storage.format is Format.BSR else ("row_offsets", "col_indices")
     with ir.InsertionPoint(kernel), kernel.location:
@@ -72,13 +64,7 @@ def _lower(kernel: ir.Operation) -> bool:
         values = constant(packed["values"].reshape(-1))
         sparse = sparse_tensor.AssembleOp(sparse_type, levels, values).result
         acc = _matmul_transposed(x, sparse)
-        result = epilogue(
-            acc,
-            ir.StringAttr(kernel.attributes["epilogue"]).value,
-            ir.FloatAttr(kernel.attributes["scale"]).value,
-            bias,
-            residual,
-        )
+        result = epilogue(acc, parts.activation, parts.scale, parts.bias, parts.residual)
     kernel.results[0].replace_all_uses_with(result)
     kernel.erase()
     return True
