@@ -89,7 +89,7 @@ def _csr_dispatch(kernel: ir.Operation, weight: np.ndarray, x: ir.Value, tail: K
         y1 = dispatch(module, body, [x1, *_operands(packed, col_type)], ir.RankedTensorType.get([n], f32))
         acc = tensor.ExpandShapeOp(ir.RankedTensorType.get([1, n], f32), y1, [[0, 1]], [], [1, n]).result
         return epilogue(acc, tail.activation, tail.scale, tail.bias, tail.residual)
-    config = blocked_config(m, n)
+    config = blocked_config(m, n, float(np.count_nonzero(weight)) / weight.size)
     blocks, mb = m // config.mb, config.mb
     packed = _pad_empty(pack_chunked_csr(weight, config.kc))
     with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
