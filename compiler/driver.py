@@ -23,6 +23,7 @@ from .options import CompileOptions
 from .pass_runner import PassRunner
 from .passes.check_input import CheckInput
 from .passes.ir_query import find_entry, function_type, symbol_name
+from .passes.pass_base import format_option
 from .passes.pipelines import PIPELINES
 from .passes.registry import parse_pipeline
 from .sources import Source, load_source
@@ -159,17 +160,9 @@ def _stage_pipeline(stage: str, source: Source, options: CompileOptions, ctx: ir
         if name == "lower-to-iree":
             settings.setdefault("target", options.target.name)
         if settings:
-            name = name + "{" + " ".join(f"{k}={_option_text(v)}" for k, v in settings.items()) + "}"
+            name = name + "{" + " ".join(f"{k}={format_option(v)}" for k, v in settings.items()) + "}"
         elements.extend(parse_pipeline(name, ctx))
     return elements
-
-
-def _option_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple, set)):
-        return ",".join(str(v) for v in value)
-    return str(value)
 
 
 def _record(stage_ir: dict[str, str], stage: str, module: ir.Module, options: CompileOptions) -> None:

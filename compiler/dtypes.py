@@ -26,13 +26,6 @@ def numpy_dtype_name(mlir_type: str) -> str:
         raise ValueError(f"element type {mlir_type} has no manifest dtype") from None
 
 
-def torch_dtype(name: str):
-    """The torch dtype of a manifest dtype name."""
-    import torch
-
-    return getattr(torch, name)
-
-
 def dtype_name_of(value: object) -> str:
     """The manifest dtype name of a numpy array or torch tensor."""
     dtype = value.dtype

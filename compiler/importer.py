@@ -121,10 +121,7 @@ def import_program(program: ExportedProgram, ctx: ir.Context, intents: dict[str,
             importer.import_frozen_program(program, func_name=ENTRY)
         except Exception as err:
             raise ModelImportError(f"torch-mlir could not import the program: {err}") from err
-    module = importer.module
-    _lower(module, ctx, _TORCH_BACKEND)
-    _lower(module, ctx, _LINALG_BACKEND)
-    hooks.tag_constants(module, intents or {})
+    module = _to_linalg(importer, hooks, ctx, intents or {})
     input_names = [
         spec.arg.name
         for spec in program.graph_signature.input_specs
@@ -192,6 +189,15 @@ class _DenseWeights(FxImporterHooks):
 _NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
+def _to_linalg(importer: FxImporter, hooks: _DenseWeights, ctx: ir.Context, intents: dict[str, str]) -> ir.Module:
+    """Lower an imported torch-dialect module to linalg and tag its weight constants."""
+    module = importer.module
+    _lower(module, ctx, _TORCH_BACKEND)
+    _lower(module, ctx, _LINALG_BACKEND)
+    hooks.tag_constants(module, intents)
+    return module
+
+
 def _lower(module: ir.Module, ctx: ir.Context, pipeline: str) -> None:
     with ctx:
         try:
@@ -248,8 +254,5 @@ def import_graph(graph: FrozenGraph, ctx: ir.Context) -> ImportedModel:
             importer.import_stateless_graph(gm.graph, func_name=ENTRY)
         except Exception as err:
             raise ModelImportError(f"torch-mlir could not import the graph: {err}") from err
-    module = importer.module
-    _lower(module, ctx, _TORCH_BACKEND)
-    _lower(module, ctx, _LINALG_BACKEND)
-    hooks.tag_constants(module, {})
+    module = _to_linalg(importer, hooks, ctx, {})
     return ImportedModel(module, user_names, OutputTree(None))

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from ..mlir import ir
-from .weights import defining_op
+from .weights import float_constant as _scalar
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,6 @@ def _maps(generic: ir.Operation) -> list[ir.AffineMap]:
 def _is_elementwise(generic: ir.Operation) -> bool:
     iterators = [str(a) for a in ir.ArrayAttr(generic.attributes["iterator_types"])]
     return len(generic.results) == 1 and all("parallel" in it for it in iterators)
-
-
-def _scalar(value: ir.Value) -> float | None:
-    op = defining_op(value)
-    if op is None or op.name != "arith.constant" or not isinstance(op.attributes["value"], ir.FloatAttr):
-        return None
-    return ir.FloatAttr(op.attributes["value"]).value
 
 
 def _names(ops: list[ir.Operation]) -> list[str]:

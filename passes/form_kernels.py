@@ -18,7 +18,7 @@ from .kernel_weights import PACKED_OPERANDS
 from .detect_sparsity import weight_record
 from .pass_base import Pass
 from .pattern_detection import measure
-from .weights import WeightUse, defining_op, weight_uses
+from .weights import WeightUse, defining_op, float_constant, weight_uses
 
 _OP_CLASSES = {Format.CSR: CsrMatmulOp, Format.BSR: BsrMatmulOp, Format.NM: NmMatmulOp, Format.CHANNELS: ChannelMatmulOp}
 _OPERAND_NAMES = {fmt: names for fmt, names in PACKED_OPERANDS.values()}
@@ -113,17 +113,12 @@ def _unsupported(use: WeightUse) -> str | None:
     if use.transpose is None:
         return "only torch-layout [out, in] weights become kernels"
     init = defining_op(use.consumer.operands[2])
-    if init is None or init.name != "linalg.fill" or not _is_zero(init.operands[0]):
+    if init is None or init.name != "linalg.fill" or float_constant(init.operands[0]) != 0.0:
         return "the matmul accumulates into a non-zero tensor"
     weight = use.matrix()
     if weight is None or not np.any(weight):
         return "the weight is all zeros"
     return None
-
-
-def _is_zero(value: ir.Value) -> bool:
-    op = defining_op(value)
-    return op is not None and op.name == "arith.constant" and ir.FloatAttr(op.attributes["value"]).value == 0.0
 
 
 def _fall_back(use: WeightUse, reason: str) -> None:

@@ -55,7 +55,7 @@ class Pass:
                 continue
             if f.default_factory is not dataclasses.MISSING and value == f.default_factory():
                 continue
-            opts.append(f"{f.name.replace('_', '-')}={_format_option(value)}")
+            opts.append(f"{f.name.replace('_', '-')}={format_option(value)}")
         return f"{self.name}{{{' '.join(opts)}}}" if opts else self.name
 
 
@@ -82,9 +82,10 @@ def _convert_option(pass_name: str, key: str, text: str, hint: Any) -> Any:
     raise PassOptionError(f"option '{key}' of pass '{pass_name}' has an unsupported type {hint}")
 
 
-def _format_option(value: Any) -> str:
+def format_option(value: Any) -> str:
+    """A Python option value in pipeline syntax (``true``, ``a,b``, ``0.5``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, tuple):
+    if isinstance(value, (list, tuple, set)):
         return ",".join(str(v) for v in value)
     return str(value)

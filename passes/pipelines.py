@@ -53,7 +53,3 @@ PIPELINES: dict[str, list[str]] = {
     "llvm": LLVM,
 }
 
-
-def pipeline_text(stage: str) -> str:
-    """The pipeline of ``stage`` in ``sparsile opt -p`` syntax."""
-    return ",".join(PIPELINES[stage])

@@ -67,6 +67,14 @@ def defining_op(value: ir.Value) -> ir.Operation | None:
     return None if isinstance(owner, ir.Block) else owner.operation
 
 
+def float_constant(value: ir.Value) -> float | None:
+    """The value of a scalar float ``arith.constant``, or None for anything else."""
+    op = defining_op(value)
+    if op is None or op.name != "arith.constant" or not isinstance(op.attributes["value"], ir.FloatAttr):
+        return None
+    return ir.FloatAttr(op.attributes["value"]).value
+
+
 def _is_2d_transpose(op: ir.Operation) -> bool:
     perm = list(ir.DenseI64ArrayAttr(op.attributes["permutation"]))
     return perm == [1, 0]
