@@ -98,7 +98,7 @@ def run_case(case: Case, rounds: int, seconds: float, native: bool, flags: tuple
     prune(case.variant, layers, ffn)
     with torch.no_grad():
         expected = model(x)
-    dense = sparsile.compile(model, (x,), pass_options={"detect-sparsity": {"formats": []}}, iree_flags=flags)
+    dense = sparsile.compile(model, (x,), pass_options={"detect-sparsity": {"patterns": []}}, iree_flags=flags)
     sparse = sparsile.compile(model, (x,), iree_flags=flags)
     contenders: dict[str, Callable[[], object]] = {
         "eager": lambda: model(x),

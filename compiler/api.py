@@ -1,15 +1,15 @@
-"""The public entry points: :func:`compile` and :func:`load`."""
+"""The public entry points: :func:`compile` and :func:`analyze` (and :func:`sparsile.load`, in the runtime)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .artifact import load
-from .compiled_model import CompiledModel
-from .driver import analyze_model, compile_model
 from .options import CompileOptions
-from .sparsity_report import SparsityReport
+
+if TYPE_CHECKING:
+    from .compiled_model import CompiledModel
+    from .report import SparsityReport
 
 
 def compile(
@@ -20,12 +20,14 @@ def compile(
     options: CompileOptions | None = None,
     **kwargs: Any,
 ) -> CompiledModel:
-    """Compile a model to an IREE artifact for ``target`` and return it, ready to call.
+    """Compile a model to an artifact for ``target`` and return it, ready to call.
 
     ``model`` is a ``torch.nn.Module`` (with ``example_args``, a tuple of tensors or a
     single tensor), a ``torch.export.ExportedProgram``, MLIR text, or the path of an
     ``.mlir``/``.mlirbc`` file. Keyword arguments are :class:`CompileOptions` fields.
     """
+    from .driver import compile_model
+
     if target is not None:
         kwargs["target"] = target
     resolved = CompileOptions.from_kwargs(options, kwargs)
@@ -42,10 +44,34 @@ def analyze(
     **kwargs: Any,
 ) -> SparsityReport:
     """The per-layer sparsity report of ``model`` without compiling it with IREE (same inputs as :func:`compile`)."""
+    from .driver import analyze_model
+
     resolved = CompileOptions.from_kwargs(options, kwargs)
     if not isinstance(example_args, (tuple, list)):
         example_args = (example_args,)
     return analyze_model(model, tuple(example_args), resolved)
 
 
-__all__ = ["analyze", "compile", "load", "CompiledModel", "CompileOptions", "SparsityReport"]
+def lower(
+    model: Any,
+    example_args: Sequence[Any] | Any = (),
+    to: str = "iree-handoff",
+    *,
+    options: CompileOptions | None = None,
+    **kwargs: Any,
+) -> str:
+    """The IR of stage ``to`` (e.g. ``kernels``, ``iree-input``, ``iree-handoff``) for ``model`` on the target.
+
+    Runs the stages up to ``to`` and stops there (same inputs as :func:`compile`);
+    constants larger than ``elide_limit`` are elided (``elide_limit=None`` keeps all).
+    """
+    from .driver import lower_model
+    from .stages import normalize_stage
+
+    resolved = CompileOptions.from_kwargs(options, kwargs)
+    if not isinstance(example_args, (tuple, list)):
+        example_args = (example_args,)
+    return lower_model(model, tuple(example_args), resolved, normalize_stage(to))
+
+
+__all__ = ["analyze", "compile", "lower"]

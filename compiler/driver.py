@@ -1,73 +1,91 @@
-"""The stage driver: runs every stage of a compile and hands the result to IREE."""
+"""The stage driver: runs the rows of a target's stage table on one model.
+
+Each row of :data:`sparsile.stages.TABLES` says how its stage is produced; the
+driver runs them in order from the model's starting stage, records (and dumps)
+every stage's IR, reads the sparsity report where a row says so, and returns the
+payload with its manifest. The artifact cache is consulted once the model is
+imported, keyed by the resolved pipelines of the stages still to run.
+"""
 
 from __future__ import annotations
 
 import shlex
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compiled_model import NATIVE_NAME, VMFB_NAME, CompiledModel
-from .dialects.encodings import torch_layout
-from .dtypes import numpy_dtype_name
-from .dumps import write_stage_dump
 from . import environment
 from .cache import ArtifactCache, cache_key
-from .errors import ModelSpecError, PipelineError
-from .iree_backend import IreeCompileError, compile_vmfb
-from .manifest import Manifest, TensorSpec, sha256_hex
+from .compiled_model import CompiledModel
+from .dumps import write_stage_dump
+from .errors import ModelSpecError, PipelineError, UnknownChipError
+from .manifest import Manifest, TensorSpec
 from .mlir import ir, new_context, to_bytecode, to_text
 from .options import CompileOptions
 from .pass_runner import PassRunner
 from .passes.check_input import CheckInput
-from .passes.ir_query import find_entry, function_type, symbol_name
-from .passes.pass_base import format_option
-from .passes.pipelines import PIPELINES
-from .passes.registry import parse_pipeline
+from .report import SparsityReport
+from .report_ir import collect as collect_report
+from .runtime import NATIVE_NAME, VMFB_NAME
+from .signatures import module_signature, vmfb_signature
 from .sources import Source, load_source
-from .sparsity_report import SparsityReport
-from .sparsity_report import collect as collect_report
-from .stages import stages_after
+from .stages import Stage, stages_after
 from .versions import tool_versions
 
 
 @dataclass
-class PipelineResult:
-    """What running the stages produced: the module, each stage's IR, the report, the payload."""
+class _Run:
+    """The state of one compile as its stages run."""
 
+    options: CompileOptions
     source: Source
-    stage_ir: dict[str, str]
-    report: SparsityReport
+    runner: PassRunner
+    stage_ir: dict[str, str] = field(default_factory=dict)
+    report: SparsityReport = field(default_factory=lambda: SparsityReport([]))
+    handoff: bytes | str | None = None
     payload: bytes | None = None
     signature: tuple[str, list[TensorSpec], list[TensorSpec]] | None = None
 
+    def record(self, stage: str, text: str) -> None:
+        self.stage_ir[stage] = text
+        if self.options.dump_ir:
+            write_stage_dump(Path(self.options.dump_ir), stage, text)
+
 
 def compile_model(model: Any, example_args: Sequence[Any], options: CompileOptions) -> CompiledModel:
-    """Import ``model``, run the stages after its starting stage, and compile the result
-    with IREE (or, for ``native-cpu``, with MLIR's sparsifier to an LLVM-dialect module).
+    """Import ``model``, run the stages after its starting stage, and return the compiled artifact.
 
-    The artifact cache is consulted once the model is imported: a hit skips every
-    stage and IREE (dumps and IR printing need the stages, so they bypass it).
+    A hit in the artifact cache skips every stage (dumps and IR printing need the
+    stages, so they bypass it); cache trouble is a warning, never a failed compile.
     """
-    staged = _Staged(model, example_args, options, until="vmfb")
+    _check_chip(options)
+    staged = _Staged(model, example_args, options, until=None)
     if not options.target.is_native:
         _reject_sparse_inputs(staged.source)
     key = None
+    cache = None
     if options.cache and not environment.flag(environment.NO_CACHE) and not (options.dump_ir or options.print_ir_after_all):
-        key = cache_key(to_bytecode(staged.source.module), _cache_settings(options))
-        if not environment.flag(environment.ALWAYS_COMPILE):
-            hit = ArtifactCache().load(key, staged.source.output_tree)
-            if hit is not None:
-                staged.skip_rest("cached")
-                return hit
-    result = staged.run()
-    assert result.payload is not None
-    compiled = CompiledModel(result.payload, _manifest(result, options), result.stage_ir, result.source.output_tree)
-    if key is not None:
-        ArtifactCache().store(key, compiled)
+        cache = ArtifactCache.open()
+        if cache is not None:
+            key = staged.cache_key()
+            if not environment.flag(environment.ALWAYS_COMPILE):
+                hit = cache.load(key)
+                if hit is not None:
+                    staged.skip_rest("cached")
+                    return hit
+    run = staged.run()
+    assert run.payload is not None and run.signature is not None
+    compiled = CompiledModel(run.payload, _manifest(run), run.stage_ir)
+    if cache is not None and key is not None:
+        cache.store(key, compiled)
     return compiled
+
+
+def compile_key(model: Any, example_args: Sequence[Any], options: CompileOptions) -> str:
+    """The artifact cache key ``compile_model`` would use (the model is imported, nothing is compiled)."""
+    return _Staged(model, example_args, options, until=None).cache_key()
 
 
 def analyze_model(model: Any, example_args: Sequence[Any], options: CompileOptions) -> SparsityReport:
@@ -75,29 +93,78 @@ def analyze_model(model: Any, example_args: Sequence[Any], options: CompileOptio
     return _Staged(model, example_args, options, until="kernels").run().report
 
 
+def lower_model(model: Any, example_args: Sequence[Any], options: CompileOptions, stage: str) -> str:
+    """Run the stages up to ``stage`` and return its IR."""
+    start = options.from_stage or "linalg"
+    names = [start, *(s.name for s in stages_after(start, options.target.family))]
+    if stage not in names or stage == "vmfb":
+        raise ModelSpecError(f"stage '{stage}' is not an MLIR stage after '{options.from_stage or 'linalg'}' on target "
+                             f"'{options.target.name}'; choose one of: {', '.join(n for n in names if n != 'vmfb')}")
+    _check_chip(options)
+    return _Staged(model, example_args, options, until=stage).run().stage_ir[stage]
+
+
+def _check_chip(options: CompileOptions) -> None:
+    """A chip other than the target's default must be one IREE knows (checked before any work)."""
+    target = options.target
+    if target.is_native or target.default_chip:
+        return
+    from .iree_backend import chip_problem
+
+    problem = chip_problem(target.flags)
+    if problem is not None:
+        raise UnknownChipError(f"target '{target.spec}': iree-compile cannot generate code for chip '{target.chip}': {problem}")
+
+
 class _Staged:
     """A model loaded into a fresh context, and the stages still to run on it (with progress)."""
 
-    def __init__(self, model: Any, example_args: Sequence[Any], options: CompileOptions, until: str):
+    def __init__(self, model: Any, example_args: Sequence[Any], options: CompileOptions, until: str | None):
         self.options = options
         self.ctx = new_context()
         start = options.from_stage or "linalg"
-        remaining = stages_after(start, options.target.is_native)
+        remaining = stages_after(start, options.target.family)
         if not remaining:
             raise ModelSpecError(f"a compile cannot start from the last stage '{start}'; give IR of an earlier stage")
-        if until in remaining:
-            remaining = remaining[: remaining.index(until) + 1]
-        self.remaining = remaining
+        names = [s.name for s in remaining]
+        if until == start:
+            remaining = ()
+        elif until in names:
+            remaining = remaining[: names.index(until) + 1]
+        self.remaining: tuple[Stage, ...] = remaining
         self.total = len(remaining) + 1
         started = time.perf_counter()
         _progress(options, start, 1, self.total, None)
         self.source = load_source(model, example_args, self.ctx, options.from_stage, options.entry)
         _progress(options, start, 1, self.total, time.perf_counter() - started)
 
-    def skip_rest(self, why: str) -> None:
-        _progress(self.options, f"{self.remaining[-1]} ({why})", self.total, self.total, 0.0)
+    def source_bytes(self) -> bytes:
+        """The model as the cache key sees it: its bytecode (or the hand-off text it came as)."""
+        if self.source.module is not None:
+            return to_bytecode(self.source.module)
+        raw = self.source.handoff
+        return raw if isinstance(raw, bytes) else str(raw).encode()
 
-    def run(self) -> PipelineResult:
+    def plan(self) -> dict[str, Any]:
+        """Every setting that reaches the remaining stages: their resolved pipelines, flags and the dump limit."""
+        stages = []
+        for stage in self.remaining:
+            if stage.pipeline is not None:
+                stages.append([stage.name, [e.spec() for e in stage.pipeline(self.options)]])
+            elif stage.kind == "iree-compile":
+                stages.append([stage.name, _iree_flags(self.options)])
+            else:
+                stages.append([stage.name, []])
+        return {"stages": stages, "elide_limit": self.options.elide_limit, "entry": self.options.entry}
+
+    def cache_key(self) -> str:
+        """The artifact cache key of this compile."""
+        return cache_key(self.source_bytes(), self.plan())
+
+    def skip_rest(self, why: str) -> None:
+        _progress(self.options, f"{self.remaining[-1].name} ({why})", self.total, self.total, 0.0)
+
+    def run(self) -> _Run:
         """Run every remaining stage."""
         options, source = self.options, self.source
         runner = PassRunner(
@@ -107,99 +174,76 @@ class _Staged:
             elide_limit=options.elide_limit,
             source_name=source.source_name,
         )
-        if source.stage != "linalg":
-            # Stages after linalg skip the annotate pipeline and its input check.
-            runner.run(source.module, [CheckInput(entry=source.entry or "")], source.stage)
-        result = PipelineResult(source, {}, collect_report(source.module))
-        _record(result.stage_ir, source.stage, source.module, options)
+        run = _Run(options, source, runner, handoff=source.handoff)
+        if source.module is not None:
+            if source.stage != "linalg":
+                # Stages after linalg skip the annotate pipeline and its input check.
+                runner.run(source.module, [CheckInput(entry=source.entry or "", stage=source.stage)], source.stage)
+                run.report = collect_report(source.module)
+            run.record(source.stage, to_text(source.module, options.elide_limit))
         for step, stage in enumerate(self.remaining, start=2):
             started = time.perf_counter()
-            _progress(options, stage, step, self.total, None)
-            if stage in ("vmfb", "llvm"):  # the last stages: the entry is still a func.func here
-                result.signature = _signature(source)
-            if stage == "vmfb":
-                result.payload = _compile_vmfb(source, options, runner)
-            else:
-                runner.run(source.module, _stage_pipeline(stage, source, options, self.ctx), stage)
-                _record(result.stage_ir, stage, source.module, options)
-                if stage in ("annotated", "kernels"):
-                    result.report = collect_report(source.module)
-                if stage == "llvm":
-                    result.payload = to_bytecode(source.module)
-            _progress(options, stage, step, self.total, time.perf_counter() - started)
-        return result
+            _progress(options, stage.name, step, self.total, None)
+            _run_stage(stage, run)
+            _progress(options, stage.name, step, self.total, time.perf_counter() - started)
+        return run
 
 
-def _cache_settings(options: CompileOptions) -> dict[str, Any]:
-    """The options that change what a compile produces (the cache key's settings)."""
-    target = options.target
-    return {
-        "target": target.spec,
-        "target_chip": target.chip,
-        "flags": [*target.flags, *options.iree_flags],
-        "entry": options.entry,
-        "from_stage": options.from_stage,
-        "elide_limit": options.elide_limit,
-        "pass_options": options.pass_options,
-        "sparsity": options.sparsity,
-    }
+def _run_stage(stage: Stage, run: _Run) -> None:
+    module = run.source.module
+    if stage.kind == "handoff":
+        assert module is not None
+        from .iree_backend import IreeCompileError, handoff
+
+        try:
+            result = handoff(to_bytecode(module), run.options.elide_limit)
+        except IreeCompileError as err:
+            raise _iree_failure(run, stage.name, "hand-off", err) from None
+        run.handoff = result.bytecode
+        run.record(stage.name, result.text)
+        return
+    if stage.kind == "iree-compile":
+        from .iree_backend import IreeCompileError, compile_vmfb
+
+        assert run.handoff is not None
+        try:
+            run.payload = compile_vmfb(run.handoff, _iree_flags(run.options))
+        except IreeCompileError as err:
+            raise _iree_failure(run, stage.name, "iree-compile", err) from None
+        run.signature = vmfb_signature(run.payload, run.source.entry, run.source.input_names)
+        return
+    assert module is not None and stage.pipeline is not None
+    if stage.payload:
+        run.signature = module_signature(module, run.source.entry, run.source.input_names)
+    run.runner.run(module, stage.pipeline(run.options), stage.name)
+    run.record(stage.name, to_text(module, run.options.elide_limit))
+    if stage.reports:
+        run.report = collect_report(module)
+    if stage.payload:
+        run.payload = to_bytecode(module)
 
 
-def _stage_pipeline(stage: str, source: Source, options: CompileOptions, ctx: ir.Context) -> list:
-    elements = []
-    for item in PIPELINES[stage]:
-        name, _, body = item.partition("{")
-        settings = dict(kv.split("=", 1) for kv in body.rstrip("}").split()) if body else {}
-        settings.update(options.pass_options.get(name, {}))
-        if name == "check-input" and source.entry:
-            settings.setdefault("entry", source.entry)
-        if name == "detect-sparsity" and options.sparsity:
-            settings.setdefault("overrides", [f"{layer}@{pattern}" for layer, pattern in options.sparsity.items()])
-        if name == "sparsifier":
-            settings.update(options.native_options)
-        if name == "lower-to-iree":
-            settings.setdefault("target", options.target.name)
-        if settings:
-            name = name + "{" + " ".join(f"{k}={format_option(v)}" for k, v in settings.items()) + "}"
-        elements.extend(parse_pipeline(name, ctx))
-    return elements
+def _iree_flags(options: CompileOptions) -> list[str]:
+    return [*options.target.flags, *options.iree_flags]
 
 
-def _record(stage_ir: dict[str, str], stage: str, module: ir.Module, options: CompileOptions) -> None:
-    text = to_text(module, options.elide_limit)
-    stage_ir[stage] = text
-    if options.dump_ir:
-        write_stage_dump(Path(options.dump_ir), stage, text)
-
-
-def _progress(options: CompileOptions, stage: str, step: int, total: int, seconds: float | None) -> None:
-    if options.progress is not None:
-        options.progress(stage, step, total, seconds)
-
-
-def _compile_vmfb(source: Source, options: CompileOptions, runner: PassRunner) -> bytes:
-    flags = [*options.target.flags, *options.iree_flags]
-    try:
-        return compile_vmfb(to_bytecode(source.module), flags)
-    except IreeCompileError as err:
-        path = runner.save_failing_ir(source.module.operation, "vmfb", "iree-compile")
-        repro = f"iree-compile {shlex.quote(path)} {' '.join(flags)} -o model.vmfb"
-        raise PipelineError("vmfb", "iree-compile", err.diagnostics, path, repro) from None
-
-
-def _signature(source: Source) -> tuple[str, list[TensorSpec], list[TensorSpec]]:
-    """The entry function's name and input and output specs (layouts included)."""
-    entry = find_entry(source.module.operation, source.entry)
-    if entry is None:  # check-input ran on every path here; this is a sparsile bug
-        raise ModelSpecError("internal error: the entry function disappeared during compilation")
-    ftype = function_type(entry)
-    names = source.input_names or [f"input{i}" for i in range(len(ftype.inputs))]
-    inputs = [_tensor_spec(name, t) for name, t in zip(names, ftype.inputs)]
-    outputs = [_tensor_spec(f"output{i}", t) for i, t in enumerate(ftype.results)]
-    return symbol_name(entry), inputs, outputs
+def _iree_failure(run: _Run, stage: str, step: str, err: Any) -> PipelineError:
+    """A hand-off or iree-compile failure, with the IR it was given saved and the command that repeats it."""
+    directory = Path(run.options.dump_ir) if run.options.dump_ir else None
+    text = run.stage_ir.get("iree-handoff") if step == "iree-compile" else None
+    if text is None and run.source.module is not None:
+        text = to_text(run.source.module, None)
+    path = run.runner.save_text(text or "", stage, step, directory)
+    flags = " ".join(_iree_flags(run.options))
+    repro = f"iree-compile {shlex.quote(path)} {flags} -o model.vmfb"
+    return PipelineError(stage, step, err.diagnostics, path, repro)
 
 
 def _reject_sparse_inputs(source: Source) -> None:
+    if source.module is None:
+        return
+    from .passes.ir_query import find_entry, function_type
+
     entry = find_entry(source.module.operation, source.entry)
     if entry is None:
         return  # check-input reports it
@@ -212,29 +256,24 @@ def _reject_sparse_inputs(source: Source) -> None:
             )
 
 
-def _manifest(result: PipelineResult, options: CompileOptions) -> Manifest:
-    source = result.source
-    entry, inputs, outputs = result.signature or _signature(source)
+def _manifest(run: _Run) -> Manifest:
+    options, source = run.options, run.source
+    assert run.signature is not None
+    entry, inputs, outputs = run.signature
     target = options.target
     return Manifest(
         entry=entry,
         inputs=inputs,
         outputs=outputs,
         target={"name": target.name, "chip": target.chip, "backend": target.backend, "driver": target.driver},
-        iree_flags=[*target.flags, *options.iree_flags],
+        iree_flags=[] if target.is_native else _iree_flags(options),
         versions=tool_versions(),
-        vmfb_sha256=sha256_hex(result.payload or b""),
-        output_tree=source.output_tree.to_json(),
-        layers=result.report.to_json(),
+        output_structure=source.output_tree.structure,
+        layers=run.report.to_json(),
         payload=NATIVE_NAME if target.is_native else VMFB_NAME,
     )
 
 
-def _tensor_spec(name: str, t: ir.Type) -> TensorSpec:
-    tensor = ir.RankedTensorType(t)
-    shape = tuple(-1 if ir.ShapedType.is_dynamic_size(d) else d for d in tensor.shape)
-    dtype = numpy_dtype_name(str(tensor.element_type))
-    if tensor.encoding is None:
-        return TensorSpec(name, shape, dtype)
-    layout, block, bits = torch_layout(tensor.encoding)
-    return TensorSpec(name, shape, dtype, layout, block, "int32" if bits == 32 else "int64")
+def _progress(options: CompileOptions, stage: str, step: int, total: int, seconds: float | None) -> None:
+    if options.progress is not None:
+        options.progress(stage, step, total, seconds)

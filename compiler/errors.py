@@ -41,6 +41,10 @@ class UnknownPassError(SparsileError, ValueError):
         )
 
 
+class UnknownChipError(SparsileError, ValueError):
+    """A chip (CPU or GPU architecture) the target's compiler does not know."""
+
+
 class PassOptionError(SparsileError, ValueError):
     """A pass option that does not exist or does not parse."""
 
@@ -110,6 +114,10 @@ class ArtifactError(SparsileError):
 
 class RuntimeLoadError(SparsileError):
     """The IREE runtime could not load a module or create its device."""
+
+
+class CacheWarning(UserWarning):
+    """The artifact cache could not be used; the compile went on without it."""
 
 
 def warn_user(message: str, category: type[Warning] = UserWarning) -> None:

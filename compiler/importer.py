@@ -1,10 +1,10 @@
 """The importer: a ``torch.nn.Module`` or ``ExportedProgram`` to linalg-on-tensors MLIR.
 
 The route is torch.export, torch-mlir's decompositions and FX importer, then
-torch-mlir's own pipelines down to linalg. A literal hook imports every weight
-as a dense constant (readable as numpy by later passes, see
-:mod:`sparsile.constants`) and the constant is tagged with the weight's
-name in the module (``fc1.weight``). The pipelines are run here rather
+torch-mlir's own pipelines down to linalg. Every parameter and buffer is imported
+as a function argument and, once the module is linalg, replaced by a dense
+constant (readable as numpy by later passes, see :mod:`sparsile.constants`)
+tagged with the weight's name from the graph signature (``fc1.weight``). The pipelines are run here rather
 than through ``torch_mlir.fx.export_and_import`` so that an operator without a
 lowering surfaces as an :class:`UnsupportedOpError` naming it and the user's
 source line, instead of text on stderr and a file in /tmp.
@@ -24,9 +24,9 @@ from torch_mlir.extras.fx_decomp_util import get_decomposition_table
 from torch_mlir.extras.fx_importer import FxImporter, FxImporterHooks
 
 from .constants import INTENT_ATTR, NAME_ATTR
-from .dialects.formats import BLOCK_SIZES
+from .dialects.patterns import BLOCK_SIZES
 from .errors import ModelImportError, UnsupportedOpError, warn_user
-from .mlir import format_location, ir, passmanager
+from .mlir import arith, format_location, ir, passmanager
 from .passes.ir_query import walk_ops
 from .output_tree import OutputTree
 
@@ -107,27 +107,40 @@ def _densify_sparse_parameters(model: torch.nn.Module) -> list[tuple[torch.nn.Mo
 def import_program(program: ExportedProgram, ctx: ir.Context, intents: dict[str, str] | None = None) -> ImportedModel:
     """Import an ExportedProgram into ``ctx`` and lower it to linalg-on-tensors.
 
-    ``intents`` maps weight names to the pattern the user declared for them.
+    Every parameter, buffer and lifted constant becomes a constant named by its
+    fully qualified name in the module (``encoder.layer.0.attention.self.query.weight``),
+    taken from the program's graph signature; ``intents`` maps weight names to the
+    pattern the user declared for them.
     """
+    from torch.export.graph_signature import InputKind, OutputKind
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         if not _has_sparse_inputs(program):
             # torch's decompositions do not handle sparse layouts (e.g. sum or mv of CSR/BSR).
             program = program.run_decompositions(get_decomposition_table())
-        _expose_non_persistent_buffers(program)
-        hooks = _DenseWeights(_state_names(program))
-        importer = FxImporter(context=ctx, hooks=hooks)
-        try:
-            importer.import_frozen_program(program, func_name=ENTRY)
-        except Exception as err:
-            raise ModelImportError(f"torch-mlir could not import the program: {err}") from err
-    module = _to_linalg(importer, hooks, ctx, intents or {})
-    input_names = [
-        spec.arg.name
-        for spec in program.graph_signature.input_specs
-        if spec.kind == torch.export.graph_signature.InputKind.USER_INPUT
-    ]
-    return ImportedModel(module, input_names, OutputTree.from_program(program))
+    signature = program.graph_signature
+    extra = [o for o in signature.output_specs if o.kind is not OutputKind.USER_OUTPUT]
+    if extra:
+        what = ", ".join(f"{o.kind.name.lower()} of {o.target or o.arg}" for o in extra)
+        raise ModelImportError(
+            f"the model updates state while it runs ({what}); sparsile compiles stateless inference: "
+            "call model.eval() and do not assign buffers in forward"
+        )
+    frozen: dict[int, tuple[str, torch.Tensor]] = {}
+    for index, spec in enumerate(signature.input_specs):
+        if spec.kind is InputKind.USER_INPUT:
+            continue
+        if spec.kind not in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR) or spec.target is None:
+            raise ModelImportError(f"input {spec.arg} of kind {spec.kind.name.lower()} cannot be imported")
+        value = program.state_dict.get(spec.target)
+        if value is None:
+            value = program.constants.get(spec.target)
+        if not isinstance(value, torch.Tensor):
+            raise ModelImportError(f"the program holds no tensor for its input '{spec.target}'")
+        frozen[index] = (spec.target, value)
+    imported = import_graph(FrozenGraph(program.graph_module, frozen, 0), ctx, intents or {})
+    return ImportedModel(imported.module, imported.input_names, OutputTree.from_program(program))
 
 
 def _has_sparse_inputs(program: ExportedProgram) -> bool:
@@ -138,64 +151,18 @@ def _has_sparse_inputs(program: ExportedProgram) -> bool:
     return False
 
 
-def _state_names(program: ExportedProgram) -> dict[int, str]:
-    """id(tensor) -> its name in the module, for parameters, buffers and lifted constants."""
-    names = {id(t): name for name, t in program.constants.items() if isinstance(t, torch.Tensor)}
-    names.update({id(t): name for name, t in program.state_dict.items()})
-    return names
-
-
-def _expose_non_persistent_buffers(program: ExportedProgram) -> None:
-    """Make buffers outside the state dict (``persistent=False``) visible to the frozen import.
-
-    torch.export keeps them in ``program.constants``; torch-mlir's frozen import
-    looks only in the state dict and fails with "Could not find state mapping".
-    """
-    for state_name in program.graph_signature.inputs_to_buffers.values():
-        if state_name not in program.state_dict and state_name in program.constants:
-            program.state_dict[state_name] = program.constants[state_name]
-
-
-class _DenseWeights(FxImporterHooks):
-    """Imports weights as DenseElementsAttr literals and remembers each one's name."""
-
-    def __init__(self, names: dict[int, str]):
-        self._names = names
-        self._attr_names: dict[ir.Attribute, str] = {}
+class _DenseLiterals(FxImporterHooks):
+    """Imports tensors that appear as literals inside a graph as DenseElementsAttr (readable as numpy)."""
 
     def resolve_literal(self, gni: Any, literal: Any, info: Any) -> ir.Value | None:
-        name = self._names.get(id(literal)) if isinstance(literal, torch.Tensor) else None
-        if name is None or literal.dtype not in _NUMPY_DTYPES:
+        if not isinstance(literal, torch.Tensor) or literal.dtype not in _NUMPY_DTYPES:
             return None  # torch-mlir's default (a dense_resource) for anything else
-        array = literal.detach().cpu().contiguous().numpy()
-        attr = ir.DenseElementsAttr.get(array)
-        self._attr_names.setdefault(attr, name)
+        attr = ir.DenseElementsAttr.get(literal.detach().cpu().contiguous().numpy())
         vtensor = gni._cc.get_vtensor_type(literal.size(), literal.dtype)
-        op = ir.Operation.create("torch.vtensor.literal", results=[vtensor], attributes={"value": attr})
-        return op.result
-
-    def tag_constants(self, module: ir.Module, intents: dict[str, str]) -> None:
-        """Put ``sparsile.name`` (and a declared ``sparsile.intent``) on each constant holding a named weight."""
-        with module.context:
-            for op in walk_ops(module.operation):
-                if op.name == "arith.constant":
-                    name = self._attr_names.get(op.attributes["value"])
-                    if name is not None:
-                        op.attributes[NAME_ATTR] = ir.StringAttr.get(name)
-                        if name in intents:
-                            op.attributes[INTENT_ATTR] = ir.StringAttr.get(intents[name])
+        return ir.Operation.create("torch.vtensor.literal", results=[vtensor], attributes={"value": attr}).result
 
 
 _NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32, torch.int64)
-
-
-def _to_linalg(importer: FxImporter, hooks: _DenseWeights, ctx: ir.Context, intents: dict[str, str]) -> ir.Module:
-    """Lower an imported torch-dialect module to linalg and tag its weight constants."""
-    module = importer.module
-    _lower(module, ctx, _TORCH_BACKEND)
-    _lower(module, ctx, _LINALG_BACKEND)
-    hooks.tag_constants(module, intents)
-    return module
 
 
 def _lower(module: ir.Module, ctx: ir.Context, pipeline: str) -> None:
@@ -231,28 +198,59 @@ class FrozenGraph:
     output_count: int
 
 
-def import_graph(graph: FrozenGraph, ctx: ir.Context) -> ImportedModel:
-    """Import an aten graph (from aot_autograd) with its frozen inputs as named dense constants."""
+def import_graph(graph: FrozenGraph, ctx: ir.Context, intents: dict[str, str] | None = None) -> ImportedModel:
+    """Import an aten graph with every placeholder an argument, lower it to linalg, then freeze.
+
+    The frozen placeholders become constants after lowering, each tagged with its
+    name (``sparsile.name``), so no weight is ever identified by its value: two equal
+    weights keep their own names, and torch-mlir never folds a weight into another
+    constant on the way.
+    """
     gm = graph.graph_module
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-    names = {}
-    user_names = []
-    for index, node in enumerate(placeholders):
-        if index in graph.frozen:
-            name, tensor = graph.frozen[index]
-            names[id(tensor)] = name
-            node.replace_all_uses_with(tensor)
-            gm.graph.erase_node(node)
-        else:
-            user_names.append(node.name)
-    gm.recompile()
-    hooks = _DenseWeights(names)
-    importer = FxImporter(context=ctx, hooks=hooks)
+    user_names = [node.name for index, node in enumerate(placeholders) if index not in graph.frozen]
+    importer = FxImporter(context=ctx, hooks=_DenseLiterals())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         try:
             importer.import_stateless_graph(gm.graph, func_name=ENTRY)
         except Exception as err:
             raise ModelImportError(f"torch-mlir could not import the graph: {err}") from err
-    module = _to_linalg(importer, hooks, ctx, {})
+    module = importer.module
+    _lower(module, ctx, _TORCH_BACKEND)
+    _lower(module, ctx, _LINALG_BACKEND)
+    _freeze_arguments(module, graph.frozen, intents or {})
     return ImportedModel(module, user_names, OutputTree(None))
+
+
+def _freeze_arguments(module: ir.Module, frozen: dict[int, tuple[str, torch.Tensor]], intents: dict[str, str]) -> None:
+    """Replace the entry's arguments at ``frozen`` positions by named constants holding their tensors."""
+    entry = next(op for op in walk_ops(module.operation) if op.name == "func.func")
+    block = entry.regions[0].blocks[0]
+    with module.context, entry.location:
+        for index in sorted(frozen, reverse=True):
+            name, tensor = frozen[index]
+            argument = block.arguments[index]
+            with ir.InsertionPoint.at_block_begin(block):
+                value = arith.ConstantOp(argument.type, _dense_attr(tensor, ir.RankedTensorType(argument.type)))
+            value.operation.attributes[NAME_ATTR] = ir.StringAttr.get(name)
+            if name in intents:
+                value.operation.attributes[INTENT_ATTR] = ir.StringAttr.get(intents[name])
+            argument.replace_all_uses_with(value.result)
+            block.erase_argument(index)
+        ftype = ir.FunctionType(ir.TypeAttr(entry.attributes["function_type"]).value)
+        inputs = [a.type for a in block.arguments]
+        entry.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(inputs, list(ftype.results)))
+
+
+def _dense_attr(tensor: torch.Tensor, tensor_type: ir.RankedTensorType) -> ir.DenseElementsAttr:
+    """The value of ``tensor`` as an attribute of ``tensor_type`` (bf16 travels as its 16-bit patterns)."""
+    data = tensor.detach().cpu().contiguous()
+    if data.dtype is torch.bfloat16:
+        return ir.DenseElementsAttr.get(data.view(torch.int16).numpy(), type=tensor_type.element_type, shape=list(data.shape))
+    if data.dtype is torch.bool:
+        return ir.DenseElementsAttr.get(data.numpy(), type=tensor_type.element_type)
+    array = data.numpy()
+    if list(array.shape) != list(tensor_type.shape):
+        raise ModelImportError(f"a weight of shape {list(array.shape)} was imported as {tensor_type}")
+    return ir.DenseElementsAttr.get(array, type=tensor_type.element_type)

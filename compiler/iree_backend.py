@@ -9,14 +9,17 @@ sparsile's hand-written kernels are materialised in IREE's own bindings: the
 ``sparsile.workgroups``, and an inner module whose function takes
 ``!stream.binding``s: ``stream.binding.subspan`` replaces each memref argument,
 ``hal.interface.workgroup.id`` each index argument) and each marked call becomes
-``flow.dispatch``. Ops are moved, not cloned.
+``flow.dispatch``. Ops are moved, not cloned. The result is the ``iree-handoff``
+stage: exactly what iree-compile receives, dumped like every other stage.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from iree.compiler import ir as iree_ir
 from iree.compiler import tools as iree_tools
@@ -33,35 +36,72 @@ class IreeCompileError(Exception):
         super().__init__(diagnostics)
 
 
-def compile_vmfb(ir_source: bytes | str, flags: Sequence[str]) -> bytes:
-    """Compile MLIR (bytecode or text) with iree-compile and the given flags.
+@dataclass(frozen=True)
+class Handoff:
+    """What iree-compile receives: the module as bytecode, and as text for the ``iree-handoff`` dump."""
 
-    Hand-written dispatches expressed with sparsile's markers are materialised as
-    IREE's stream/flow ops first (in IREE's bindings: the other MLIR copy cannot
-    build them).
-    """
-    source = materialize_dispatches(ir_source)
-    try:
-        return iree_tools.compile_str(source, extra_args=list(flags))
-    except iree_tools.CompilerToolError as err:
-        raise IreeCompileError(_diagnostics(str(err))) from None
+    bytecode: bytes
+    text: str
+    kernels: int
 
 
-def materialize_dispatches(ir_source: bytes | str) -> bytes | str:
-    """``ir_source`` with its dispatch markers rewritten (unchanged when it has none)."""
-    marker = WORKGROUPS_ATTR.encode() if isinstance(ir_source, bytes) else WORKGROUPS_ATTR
-    if marker not in ir_source:
-        return ir_source
+def handoff(ir_source: bytes | str, elide_limit: int | None) -> Handoff:
+    """Read ``ir_source`` into IREE's bindings, materialise its hand-written dispatches, and
+    return it as bytecode for iree-compile plus its text (constants above ``elide_limit``
+    elements elided; None keeps all)."""
     with iree_ir.Context() as ctx, iree_ir.Location.unknown():
         try:
             module = iree_ir.Module.parse(ir_source)
         except iree_ir.MLIRError as err:
-            raise IreeCompileError(f"IREE could not read the module: {err}") from None
-        materialize(module)
+            raise IreeCompileError(f"IREE could not read the module: {_first_lines(str(err))}") from None
+        kernels = materialize(module)
         buffer = io.BytesIO()
         module.operation.write_bytecode(buffer)
-        del ctx
-    return buffer.getvalue()
+        if elide_limit is None:
+            text = module.operation.get_asm()
+        else:
+            text = module.operation.get_asm(large_elements_limit=elide_limit, large_resource_limit=4 * elide_limit)
+        del module, ctx
+    return Handoff(buffer.getvalue(), text, kernels)
+
+
+def compile_vmfb(ir_source: bytes | str, flags: Sequence[str]) -> bytes:
+    """Compile hand-off IR (bytecode or text) with iree-compile and the given flags."""
+    try:
+        return iree_tools.compile_str(ir_source, extra_args=list(flags))
+    except iree_tools.CompilerToolError as err:
+        raise IreeCompileError(_diagnostics(str(err))) from None
+
+
+_PROBE = """func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = arith.addf %x, %x : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}"""
+
+
+@functools.cache
+def chip_problem(flags: tuple[str, ...]) -> str | None:
+    """Why iree-compile cannot generate code with ``flags`` (a target's device and chip flags), or None.
+
+    A four-element addition is compiled once per set of flags and process: IREE's own
+    tables decide which chips exist, and a misspelt chip fails here, before a model's compile.
+    """
+    try:
+        iree_tools.compile_str(_PROBE, extra_args=list(flags))
+    except iree_tools.CompilerToolError as err:
+        text = str(err)
+        listing = re.search(r"List of accepted CPUs: ([^\n]*)", text)
+        if listing:
+            return f"LLVM does not know it; accepted CPUs: {listing.group(1).strip()}"
+        if "missing GPU target" in text:
+            return "this IREE has no code generation target for it"
+        unknown = re.search(r"error: (Unknown [^\n]*)", text)
+        return unknown.group(1) if unknown else _first_lines(_diagnostics(text))
+    return None
+
+
+def _first_lines(text: str, count: int = 3) -> str:
+    return " ".join(line.strip() for line in text.strip().splitlines()[:count])
 
 
 def _diagnostics(text: str) -> str:

@@ -1,10 +1,13 @@
-"""The artifact manifest: what a ``.vmfb`` computes and how it was made.
+"""The artifact manifest: what a payload computes, how it was made, and the hashes that bind the files.
 
 ``manifest.json`` sits next to the payload (``model.vmfb``, or ``model.mlirbc`` for
-``native-cpu``) and records the entry function,
-the input/output tensors, the target and its IREE flags, the versions of the
-tools that built it, the per-layer sparsity report and the sha256 of the
-``.vmfb`` (checked on load, so a truncated or altered file is caught).
+``native-cpu``) and records the entry function, the input/output tensors, the target
+and its IREE flags, the versions of the tools that built it, the per-layer sparsity
+report, the model's output structure (plain JSON, see
+:mod:`sparsile.runtime.output_structure`) and the sha256 of every file the loader
+reads. ``digest`` is the sha256 of the rest of the manifest, so editing any field,
+or any file, without recompiling is caught on load. The manifest is data: nothing
+in it is imported or executed.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from .errors import ArtifactError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -56,16 +60,22 @@ class Manifest:
     target: dict[str, Any]
     iree_flags: list[str]
     versions: dict[str, str]
-    vmfb_sha256: str = ""
-    output_tree: str | None = None
+    output_structure: dict[str, Any] | None = None
     layers: list[dict[str, Any]] = field(default_factory=list)
     payload: str = "model.vmfb"
+    files: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
-    def to_json(self) -> str:
+    def to_data(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["inputs"] = [_spec_json(t) for t in self.inputs]
         data["outputs"] = [_spec_json(t) for t in self.outputs]
+        return data
+
+    def to_json(self) -> str:
+        """The manifest with its ``digest``."""
+        data = self.to_data()
+        data["digest"] = content_digest(data)
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
@@ -82,16 +92,45 @@ class Manifest:
             raise ArtifactError(
                 f"{source} has format_version {version!r}; this sparsile reads version {FORMAT_VERSION}: recompile the model"
             )
+        digest = data.pop("digest", None)
+        if digest != content_digest(data):
+            raise ArtifactError(
+                f"{source} was modified after sparsile wrote it (its digest does not match its content); "
+                "the artifact cannot be trusted: recompile the model or copy the artifact again"
+            )
         try:
-            data["inputs"] = [_tensor_spec(t) for t in data["inputs"]]
-            data["outputs"] = [_tensor_spec(t) for t in data["outputs"]]
             known = {f.name for f in dataclasses.fields(cls)}
             unknown = set(data) - known
             if unknown:
                 raise ArtifactError(f"{source} has unknown fields: {', '.join(sorted(unknown))}")
-            return cls(**data)
-        except (KeyError, TypeError, ValueError) as err:
+            data["inputs"] = [_tensor_spec(t) for t in data["inputs"]]
+            data["outputs"] = [_tensor_spec(t) for t in data["outputs"]]
+            manifest = cls(**data)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ArtifactError(f"{source} is missing or has malformed fields ({err}); the artifact is damaged") from None
+        manifest._check_files(source)
+        return manifest
+
+    def _check_files(self, source: str) -> None:
+        if not isinstance(self.files, dict) or self.payload not in self.files:
+            raise ArtifactError(f"{source} does not list its payload {self.payload!r} among its files")
+        for name, digest in self.files.items():
+            if not is_artifact_path(name) or not (isinstance(digest, str) and len(digest) == 64):
+                raise ArtifactError(f"{source} lists a file {name!r} that is not a plain path inside the artifact")
+
+
+def is_artifact_path(name: Any) -> bool:
+    """Whether ``name`` is a relative POSIX path that stays inside the artifact directory."""
+    if not isinstance(name, str) or not name or "\\" in name or "\0" in name:
+        return False
+    path = PurePosixPath(name)
+    return not path.is_absolute() and ".." not in path.parts and "." not in path.parts
+
+
+def content_digest(data: dict[str, Any]) -> str:
+    """The sha256 of a manifest's fields (``digest`` excluded), in canonical JSON."""
+    canonical = json.dumps({k: v for k, v in data.items() if k != "digest"}, sort_keys=True, separators=(",", ":"))
+    return sha256_hex(canonical.encode())
 
 
 def _spec_json(spec: TensorSpec) -> dict[str, Any]:

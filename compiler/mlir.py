@@ -16,8 +16,7 @@ from torch_mlir import ir, passmanager  # noqa: F401  (re-exported)
 from torch_mlir.dialects import arith, func, linalg, math, memref, scf, sparse_tensor, tensor, vector  # noqa: F401  (re-exported)
 from torch_mlir.dialects import torch as torch_dialect
 
-#: Constants with more elements than this are printed as ``__elided__`` in dumps.
-DEFAULT_ELIDE_LIMIT = 64
+from .options import DEFAULT_ELIDE_LIMIT
 
 _LOC_RE = re.compile(r'loc\("(?P<file>[^"]*)":(?P<line>\d+):(?P<col>\d+)\)')
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,22 @@ def is_mlir_path(spec: str) -> bool:
     return Path(spec).suffix in MLIR_SUFFIXES
 
 
-def load_factory_model(spec: str) -> tuple[Any, tuple[Any, ...]]:
-    """Run the factory named by ``file.py:factory`` and return ``(module, example_args)``."""
+def parse_factory_args(items: Sequence[str]) -> dict[str, Any]:
+    """``["batch=8", "name=bert"]`` -> ``{"batch": 8, "name": "bert"}`` (Python literals, else text)."""
+    kwargs: dict[str, Any] = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise ModelSpecError(f"--arg {item!r} must be NAME=VALUE, e.g. batch=8")
+        try:
+            kwargs[key.strip()] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            kwargs[key.strip()] = text
+    return kwargs
+
+
+def load_factory_model(spec: str, kwargs: Mapping[str, Any] | None = None) -> tuple[Any, tuple[Any, ...]]:
+    """Run the factory named by ``file.py:factory`` (with ``kwargs``) and return ``(module, example_args)``."""
     file_part, sep, factory_name = spec.rpartition(":")
     if not sep or not file_part or not factory_name:
         raise ModelSpecError(f"MODEL {spec!r} must be 'path/to/file.py:factory' or an .mlir file")
@@ -32,7 +48,13 @@ def load_factory_model(spec: str) -> tuple[Any, tuple[Any, ...]]:
         raise ModelSpecError(
             f"MODEL {spec!r}: {path} has no function '{factory_name}'; functions defined there: {', '.join(names) or 'none'}"
         )
-    result = factory()
+    kwargs = dict(kwargs or {})
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as err:
+        params = ", ".join(inspect.signature(factory).parameters) or "none"
+        raise ModelSpecError(f"MODEL {spec!r}: {factory_name}() does not take these arguments ({err}); its parameters: {params}") from None
+    result = factory(**kwargs)
     if not (isinstance(result, tuple) and len(result) == 2):
         raise ModelSpecError(
             f"MODEL {spec!r}: {factory_name}() must return (module, example_args), got {type(result).__name__}"

@@ -8,10 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .dialects.patterns import Pattern
 from .errors import SparsileError
-from .mlir import DEFAULT_ELIDE_LIMIT
 from .stages import normalize_stage
 from .targets import Target, resolve_target
+
+#: Constants with more elements than this are printed as ``__elided__`` in dumps.
+DEFAULT_ELIDE_LIMIT = 64
+
+#: Options that never change what a compile produces, so the artifact cache key leaves them out
+#: (compiles that dump or print IR bypass the cache). Every other option reaches the key.
+NOT_IN_CACHE_KEY = frozenset({"progress", "cache", "dump_ir", "print_ir_after_all"})
 
 #: ``progress(stage, step, total, seconds)``: seconds is None when the stage starts.
 ProgressCallback = Callable[[str, int, int, float | None], None]
@@ -58,6 +65,11 @@ class CompileOptions:
         if self.dump_ir is not None:
             self.dump_ir = Path(self.dump_ir)
         self.iree_flags = tuple(self.iree_flags)
+        for layer, pattern in self.sparsity.items():
+            try:
+                Pattern.parse(str(pattern))
+            except ValueError as err:
+                raise SparsileError(f"sparsity override for '{layer}': {err}") from None
 
     @classmethod
     def from_kwargs(cls, options: CompileOptions | None, kwargs: dict[str, Any]) -> CompileOptions:

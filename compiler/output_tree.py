@@ -1,50 +1,58 @@
-"""The structure of a model's outputs (tensor, tuple, dict, dataclass...).
-
-A compiled function returns a flat list of tensors; the output tree rebuilds
-what the torch model returned. It travels in the manifest as torch's pytree
-JSON; a structure that cannot be serialised (an unregistered custom class)
-comes back from a saved artifact as a flat tuple.
-"""
+"""The output structure of a torch program, in the plain JSON of :mod:`sparsile.runtime.output_structure`."""
 
 from __future__ import annotations
 
-import warnings
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import torch.utils._pytree as pytree
-from torch.export import ExportedProgram
+from .runtime.output_structure import Structure, rebuild
 
 
 @dataclass(frozen=True)
 class OutputTree:
-    """How to rebuild a model's return value from the flat results."""
+    """How to rebuild a model's return value from the flat results (None: one result, or a tuple)."""
 
-    spec: pytree.TreeSpec | None = None
-
-    @classmethod
-    def from_program(cls, program: ExportedProgram) -> OutputTree:
-        return cls(program.call_spec.out_spec)
+    structure: Structure | None = None
 
     @classmethod
-    def from_json(cls, text: str | None) -> OutputTree:
-        if not text:
-            return cls(None)
-        try:
-            return cls(pytree.treespec_loads(text))
-        except Exception as err:  # an unknown node type in this process
-            warnings.warn(f"the artifact's output structure cannot be rebuilt here ({err}); returning a tuple", stacklevel=3)
-            return cls(None)
-
-    def to_json(self) -> str | None:
-        if self.spec is None:
-            return None
-        try:
-            return pytree.treespec_dumps(self.spec)
-        except Exception:  # custom nodes without a serialized name
-            return None
+    def from_program(cls, program: Any) -> OutputTree:
+        """The structure of an ExportedProgram's outputs."""
+        return cls(from_treespec(program.call_spec.out_spec))
 
     def unflatten(self, leaves: list[Any]) -> Any:
-        if self.spec is not None and self.spec.num_leaves == len(leaves):
-            return pytree.tree_unflatten(leaves, self.spec)
-        return leaves[0] if len(leaves) == 1 else tuple(leaves)
+        return rebuild(self.structure, leaves)
+
+
+def from_treespec(spec: Any) -> Structure:
+    """A torch pytree ``TreeSpec`` as a plain structure (custom nodes become records)."""
+    if spec.is_leaf():
+        return {"type": "leaf"}
+    items = [from_treespec(child) for child in spec.children()]
+    node_type, context = spec.type, spec.context
+    if node_type is tuple:
+        return {"type": "tuple", "items": items}
+    if node_type is list:
+        return {"type": "list", "items": items}
+    if node_type is dict:
+        return {"type": "dict", "keys": [_key(k) for k in context], "items": items}
+    if isinstance(context, type) and issubclass(context, tuple) and hasattr(context, "_fields"):
+        return {"type": "namedtuple", "name": context.__name__, "keys": list(context._fields), "items": items}
+    if isinstance(node_type, type):
+        keys = _record_keys(node_type, context, len(items))
+        return {"type": "record", "class": f"{node_type.__module__}.{node_type.__qualname__}", "keys": keys, "items": items}
+    return {"type": "tuple", "items": items}
+
+
+def _key(key: Any) -> str | int:
+    return key if isinstance(key, (str, int)) and not isinstance(key, bool) else str(key)
+
+
+def _record_keys(node_type: type, context: Any, count: int) -> list[str | int]:
+    if isinstance(context, (list, tuple)) and len(context) == count and all(isinstance(k, str) for k in context):
+        return list(context)
+    if dataclasses.is_dataclass(node_type):
+        names = [f.name for f in dataclasses.fields(node_type)]
+        if len(names) == count:
+            return list(names)
+    return [f"field{i}" for i in range(count)]

@@ -70,11 +70,15 @@ class PassRunner:
 
     def save_failing_ir(self, op: ir.Operation, stage: str, pass_name: str) -> str:
         """Write ``op`` in full (nothing elided) for a failure report; return the path."""
+        return self.save_text(to_text(op, elide_limit=None), stage, pass_name)
+
+    def save_text(self, text: str, stage: str, step: str, directory: Path | None = None) -> str:
+        """Write the IR ``text`` a failing step was given; return the path."""
         self._failure_count += 1
-        directory = self.failure_dir or Path(tempfile.mkdtemp(prefix="sparsile-failure-"))
+        directory = directory or self.failure_dir or Path(tempfile.mkdtemp(prefix="sparsile-failure-"))
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"failed-{stage}-{pass_name}-{self._failure_count}.mlir"
-        path.write_text(to_text(op, elide_limit=None))
+        path = directory / f"failed-{stage}-{step}-{self._failure_count}.mlir"
+        path.write_text(text)
         return str(path)
 
 

@@ -17,14 +17,19 @@ from .output_tree import OutputTree
 
 @dataclass
 class Source:
-    """A module in some stage, plus what the importer knows about its signature."""
+    """A module in some stage, plus what the importer knows about its signature.
 
-    module: ir.Module
+    IR of the ``iree-handoff`` stage is in IREE's dialects, which these bindings do
+    not read: it is kept as it came (``handoff``) and ``module`` is None.
+    """
+
+    module: ir.Module | None
     stage: str
     source_name: str
     entry: str | None
     input_names: list[str] | None
     output_tree: OutputTree
+    handoff: bytes | str | None = None
 
 
 def load_source(model: Any, example_args: Sequence[Any], ctx: ir.Context, from_stage: str | None, entry: str | None) -> Source:
@@ -48,6 +53,8 @@ def load_source(model: Any, example_args: Sequence[Any], ctx: ir.Context, from_s
         return Source(imported.module, "linalg", type(model).__name__, ENTRY, imported.input_names, imported.output_tree)
     if isinstance(model, (str, os.PathLike, bytes)):
         text, name = _mlir_source(model)
+        if from_stage == "iree-handoff":
+            return Source(None, "iree-handoff", name, entry, None, OutputTree(None), handoff=text)
         module = parse_module(text, ctx, name)
         inline_dense_resources(module, text if isinstance(text, str) else None)
         return Source(module, from_stage or "linalg", name, entry, None, OutputTree(None))

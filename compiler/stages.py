@@ -1,21 +1,77 @@
-"""The named stages of a compile, in order.
+"""The stages of a compile, as one table per target family.
 
 ``linalg`` is what the importer produces (or an ``.mlir`` file holds);
-``annotated`` carries sparse encodings on weights; ``kernels`` holds ``sparsile.*``
-kernel ops; ``iree-input`` is dense-layout IR only; ``vmfb`` is IREE's output.
-The ``native-cpu`` target ends differently: ``native-input`` is sparse linalg for
-MLIR's sparsifier and ``llvm`` the LLVM-dialect module the ExecutionEngine runs.
-A compile may start from IR of any MLIR stage.
+``annotated`` carries sparse encodings on weights; ``kernels`` holds
+``sparsile.matmul`` ops with their chosen storage; ``iree-input`` is dense-layout IR
+in upstream dialects; ``iree-handoff`` is exactly what iree-compile receives (the
+hand-written kernels materialised as ``stream.executable`` + ``flow.dispatch`` in
+IREE's own bindings); ``vmfb`` is IREE's output. The ``native-cpu`` target ends
+differently: ``native-input`` is sparse linalg for MLIR's sparsifier and ``llvm`` the
+LLVM-dialect module the ExecutionEngine runs. A compile may start from IR of any
+stage but the last.
+
+Each row names a stage and how it is produced: a pipeline of passes
+(:mod:`sparsile.passes.pipelines`), the hand-off, or iree-compile. This module is
+data; the driver runs the rows in order.
 """
 
 from __future__ import annotations
 
-from .errors import UnknownStageError
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-STAGES: tuple[str, ...] = ("linalg", "annotated", "kernels", "iree-input", "vmfb")
-NATIVE_STAGES: tuple[str, ...] = ("linalg", "annotated", "kernels", "native-input", "llvm")
-MLIR_STAGES: tuple[str, ...] = (*STAGES[:-1], "native-input", "llvm")
-ALL_STAGES: tuple[str, ...] = (*STAGES, "native-input", "llvm")
+from .errors import UnknownStageError
+from .passes import pipelines
+
+if TYPE_CHECKING:
+    from .options import CompileOptions
+    from .passes.registry import PipelineElement
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One row: the stage's name and what produces its IR.
+
+    ``kind`` is ``passes`` (``pipeline`` builds the passes from the compile's
+    options), ``handoff`` (IR into IREE's bindings) or ``iree-compile``. ``reports``:
+    the sparsity report is read off this stage's IR. ``payload``: this stage's module
+    is the artifact's payload (its input fixes the entry signature).
+    """
+
+    name: str
+    kind: str = "passes"
+    pipeline: Callable[[CompileOptions], list[PipelineElement]] | None = None
+    reports: bool = False
+    payload: bool = False
+
+
+LINALG = Stage("linalg", kind="import")
+_FRONT = (
+    LINALG,
+    Stage("annotated", pipeline=pipelines.annotate, reports=True),
+    Stage("kernels", pipeline=pipelines.kernels, reports=True),
+)
+_IREE = (
+    *_FRONT,
+    Stage("iree-input", pipeline=pipelines.iree_input),
+    Stage("iree-handoff", kind="handoff"),
+    Stage("vmfb", kind="iree-compile"),
+)
+_NATIVE = (
+    *_FRONT,
+    Stage("native-input", pipeline=pipelines.native_input),
+    Stage("llvm", pipeline=pipelines.llvm, payload=True),
+)
+
+#: Stage table per target family (``Target.family``).
+TABLES: dict[str, tuple[Stage, ...]] = {"cpu": _IREE, "gpu": _IREE, "vulkan": _IREE, "native": _NATIVE}
+
+STAGES: tuple[str, ...] = tuple(s.name for s in _IREE)
+NATIVE_STAGES: tuple[str, ...] = tuple(s.name for s in _NATIVE)
+ALL_STAGES: tuple[str, ...] = (*STAGES, *NATIVE_STAGES[len(_FRONT):])
+#: Stages whose IR is MLIR text a compile can start from or a dump holds.
+MLIR_STAGES: tuple[str, ...] = tuple(s for s in ALL_STAGES if s != "vmfb")
 
 
 def normalize_stage(name: str) -> str:
@@ -26,21 +82,22 @@ def normalize_stage(name: str) -> str:
     return canonical
 
 
-def stages_of(native: bool) -> tuple[str, ...]:
-    """The stages of a compile for an IREE target or for ``native-cpu``."""
-    return NATIVE_STAGES if native else STAGES
+def stage_table(family: str) -> tuple[Stage, ...]:
+    """The stages of a compile for a target family."""
+    return TABLES[family]
 
 
-def stages_after(start: str, native: bool = False) -> tuple[str, ...]:
+def stages_after(start: str, family: str) -> tuple[Stage, ...]:
     """The stages a compile runs when its input is IR of stage ``start``."""
-    stages = stages_of(native)
+    table = stage_table(family)
+    names = [s.name for s in table]
     start = normalize_stage(start)
-    if start not in stages:
-        raise UnknownStageError(start, stages)
-    return stages[stages.index(start) + 1 :]
+    if start not in names:
+        raise UnknownStageError(start, names)
+    return table[names.index(start) + 1 :]
 
 
 def dump_name(stage: str) -> str:
     """The file a stage's IR is dumped to: ``NN-<stage>.mlir``."""
-    stages = NATIVE_STAGES if stage in NATIVE_STAGES[3:] else STAGES
-    return f"{stages.index(stage):02d}-{stage}.mlir"
+    names = NATIVE_STAGES if stage in NATIVE_STAGES[len(_FRONT):] else STAGES
+    return f"{names.index(stage):02d}-{stage}.mlir"

@@ -3,15 +3,20 @@
 A target names the IREE compiler flags that produce code for it and the IREE
 runtime driver that runs the result; ``native-cpu`` instead goes through MLIR's
 own sparsifier to LLVM and runs in process (it also takes sparse inputs). Specs are strings such as ``"cpu"``,
-``"cpu:znver4"``, ``"cuda:sm_90"``, ``"rocm:gfx90a"`` or ``"vulkan:rdna3"``; the part
-after the colon replaces the target's default chip.
+``"cpu:znver4"``, ``"cuda:sm_86"``, ``"rocm:gfx90a"`` or ``"vulkan:rdna3"``; the part
+after the colon replaces the target's default chip. A chip other than the default is
+checked with IREE's own compiler before a compile starts
+(:func:`sparsile.iree_backend.check_chip`), so a misspelt one fails at once.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from .errors import UnknownTargetError
+from .errors import UnknownChipError, UnknownTargetError
+
+_CHIP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,10 @@ class Target:
     backend: str
     driver: str
     flags: tuple[str, ...]
+    #: The code-generation family the passes choose storage and lowerings for: cpu, gpu, vulkan or native.
+    family: str = "cpu"
+    #: Whether ``chip`` is the target's default (known to work; not probed).
+    default_chip: bool = True
 
     @property
     def is_native(self) -> bool:
@@ -39,6 +48,7 @@ class Target:
 class _TargetKind:
     backend: str
     driver: str
+    family: str
     device_flags: tuple[str, ...]
     chip_flag: str | None
     default_chip: str | None
@@ -47,6 +57,7 @@ class _TargetKind:
 _KINDS: dict[str, _TargetKind] = {
     "cpu": _TargetKind(
         backend="llvm-cpu",
+        family="cpu",
         driver="local-task",
         # Data tiling (packed mmt4d ukernels) makes IREE's dense matmuls 8-22% faster on the
         # benchmark models (batch 1 to 1024 rows); it is off by default in IREE 3.13.
@@ -60,6 +71,7 @@ _KINDS: dict[str, _TargetKind] = {
     ),
     "cuda": _TargetKind(
         backend="cuda",
+        family="gpu",
         driver="cuda",
         device_flags=("--iree-hal-target-device=cuda",),
         chip_flag="--iree-cuda-target",
@@ -67,6 +79,7 @@ _KINDS: dict[str, _TargetKind] = {
     ),
     "rocm": _TargetKind(
         backend="rocm",
+        family="gpu",
         driver="hip",
         device_flags=("--iree-hal-target-device=hip",),
         chip_flag="--iree-rocm-target",
@@ -74,6 +87,7 @@ _KINDS: dict[str, _TargetKind] = {
     ),
     "vulkan": _TargetKind(
         backend="vulkan-spirv",
+        family="vulkan",
         driver="vulkan",
         device_flags=("--iree-hal-target-device=vulkan",),
         chip_flag="--iree-vulkan-target",
@@ -81,6 +95,7 @@ _KINDS: dict[str, _TargetKind] = {
     ),
     "native-cpu": _TargetKind(
         backend="native",
+        family="native",
         driver="native",
         device_flags=(),
         chip_flag=None,
@@ -117,8 +132,20 @@ def resolve_target(spec: str | Target) -> Target:
     kind = _KINDS.get(name)
     if kind is None:
         raise UnknownTargetError(raw_name, TARGET_NAMES)
+    if chip.strip() and kind.chip_flag is None:
+        raise UnknownChipError(f"target '{name}' takes no chip, got '{chip.strip()}'; write '{name}'")
     chip = chip.strip() or kind.default_chip
+    if chip is not None and not _CHIP_NAME.fullmatch(chip):
+        raise UnknownChipError(f"chip {chip!r} of target '{name}' is not a chip name (letters, digits, '_', '-', '.')")
     flags = list(kind.device_flags)
     if chip and kind.chip_flag:
         flags.append(f"{kind.chip_flag}={chip}")
-    return Target(name=name, chip=chip, backend=kind.backend, driver=kind.driver, flags=tuple(flags))
+    return Target(
+        name=name,
+        chip=chip,
+        backend=kind.backend,
+        driver=kind.driver,
+        flags=tuple(flags),
+        family=kind.family,
+        default_chip=chip == kind.default_chip,
+    )

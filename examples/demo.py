@@ -25,7 +25,7 @@ def main() -> int:
 
     def progress(stage: str, step: int, total: int, seconds: float | None) -> None:
         if seconds is not None:
-            print(f"  [{step}/{total}] {stage:<10} {seconds:6.2f}s")
+            print(f"  [{step}/{total}] {stage:<13} {seconds:6.2f}s")
 
     print(f"sparsile {sparsile.__version__}: compiling a pruned MLP {tuple(args[0].shape)} for cpu")
     started = time.perf_counter()

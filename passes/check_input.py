@@ -12,6 +12,16 @@ from .pass_base import Pass
 _NOT_LOWERED_DIALECTS = ("torch", "torch_c")
 _ELEMENT_TYPES = ("f16", "bf16", "f32", "f64", "i1", "i8", "i16", "i32", "i64")
 
+#: The dialects each stage's IR may use: what the passes after it (and every target) lower.
+_LINALG = frozenset({"builtin", "func", "arith", "math", "linalg", "tensor", "scf", "cf", "complex", "sparse_tensor"})
+_DIALECTS: dict[str, frozenset[str]] = {
+    "linalg": _LINALG,
+    "annotated": _LINALG,
+    "kernels": _LINALG | {"sparsile"},
+    "iree-input": _LINALG | {"vector", "memref"},
+    "native-input": _LINALG | {"bufferization"},
+}
+
 
 @dataclass(frozen=True)
 class CheckInput(Pass):
@@ -19,12 +29,15 @@ class CheckInput(Pass):
 
     Matches the whole module. Fails, naming the offending op or function, when an
     op of the torch dialect is left (an operator torch-mlir could not lower), when
-    the entry function is missing or ambiguous, or when it takes or returns
-    anything but ranked tensors of a supported element type. Changes nothing.
+    an op belongs to a dialect no target compiles from ``stage`` (``gpu.thread_id`` in
+    linalg input, say), when the entry function is missing or ambiguous, or when it
+    takes or returns anything but ranked tensors of a supported element type.
+    Changes nothing.
     """
 
     name = "check-input"
     entry: str = ""
+    stage: str = "linalg"
 
     def run(self, op: ir.Operation, pass_: Any) -> None:
         # A module with torch ops left has torch types in its signature too: report the ops only.
@@ -55,10 +68,21 @@ class CheckInput(Pass):
         return ok
 
     def _check_lowered(self, module: ir.Operation) -> bool:
+        allowed = _DIALECTS.get(self.stage)
+        if allowed is None:
+            module.location.emit_error(f"check-input: no input check for stage '{self.stage}'; stages: {', '.join(_DIALECTS)}")
+            return False
         ok = True
         for op in walk_ops(module):
-            if op.name.split(".", 1)[0] in _NOT_LOWERED_DIALECTS:
+            dialect = op.name.split(".", 1)[0]
+            if dialect in _NOT_LOWERED_DIALECTS:
                 op.location.emit_error(f"op '{op.name}' was not lowered to linalg; sparsile compiles linalg-on-tensors")
+                ok = False
+            elif dialect not in allowed:
+                op.location.emit_error(
+                    f"op '{op.name}' is from the '{dialect}' dialect, which no sparsile target compiles at stage "
+                    f"'{self.stage}'; that stage's IR may use: {', '.join(sorted(allowed))}"
+                )
                 ok = False
         return ok
 

@@ -9,14 +9,14 @@ import numpy as np
 
 from ..constants import INTENT_ATTR
 from ..dialects.encodings import encoded_type
-from ..dialects.formats import Format, Pattern
+from ..dialects.patterns import Pattern, PatternKind
 from ..mlir import ir, sparse_tensor
 from . import sparsity_attr
 from .pass_base import Pass
 from .pattern_detection import SparsityStats, check_requested, choose_pattern, describe, measure
 from .weights import WeightUse, weight_uses
 
-_CONV_FORMATS = frozenset({Format.CSR, Format.CHANNELS})
+_CONV_KINDS = frozenset({PatternKind.CSR, PatternKind.CHANNELS})
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class DetectSparsity(Pass):
     density, N:M conformity along the reduction dimension (1:4, 2:8, 2:4, 4:8),
     block structure (4, 8, 16, 32), constant fan-in and empty output rows / input
     channels, and picks a pattern: ``channels``, ``bsr<B>``, ``N:M``, ``csr`` or
-    ``dense`` (below ``min-sparsity``, or outside ``formats``). A sparse weight is
+    ``dense`` (below ``min-sparsity``, or outside ``patterns``). A sparse weight is
     followed by a ``sparse_tensor.convert`` to its encoded type, which its
     consumers now use; the constant gets a ``sparsile.sparsity`` record.
 
@@ -40,7 +40,7 @@ class DetectSparsity(Pass):
 
     name = "detect-sparsity"
     min_sparsity: float = 0.25
-    formats: tuple[str, ...] = ("csr", "bsr", "nm", "channels")
+    patterns: tuple[str, ...] = ("csr", "bsr", "nm", "channels")
     overrides: tuple[str, ...] = ()
 
     def run(self, op: ir.Operation, pass_: Any) -> None:
@@ -49,7 +49,12 @@ class DetectSparsity(Pass):
         if requested is None:
             pass_.signal_pass_failure()
             return
-        allowed = frozenset(Format(f) for f in self.formats)
+        try:
+            allowed = frozenset(PatternKind(f) for f in self.patterns)
+        except ValueError as err:
+            op.location.emit_error(f"detect-sparsity: option patterns: {err}; expected some of csr, bsr, nm, channels")
+            pass_.signal_pass_failure()
+            return
         done: set[ir.Operation] = set()
         ok = True
         for use in uses:
@@ -82,7 +87,7 @@ class DetectSparsity(Pass):
         self,
         use: WeightUse,
         request: tuple[str, str] | None,
-        allowed: frozenset[Format],
+        allowed: frozenset[PatternKind],
         uses: list[WeightUse],
         order: int,
     ) -> bool:
@@ -91,11 +96,12 @@ class DetectSparsity(Pass):
             return True
         stats = measure(matrix, use.channel_group)
         conv = use.kind == "conv"
-        formats = allowed & _CONV_FORMATS if conv else allowed
-        detected = choose_pattern(stats, self.min_sparsity, formats)
+        kinds = allowed & _CONV_KINDS if conv else allowed
+        mask = matrix != 0
+        detected = choose_pattern(mask, stats, self.min_sparsity, kinds)
         source, pattern = "detected", detected
         if request is not None and request[1] == "pruned":
-            source, pattern = "pruned", choose_pattern(stats, 0.0, formats)
+            source, pattern = "pruned", choose_pattern(mask, stats, 0.0, kinds)
         elif request is not None:
             source = request[1]
             try:
@@ -103,8 +109,8 @@ class DetectSparsity(Pass):
             except ValueError as err:
                 use.constant.location.emit_error(f"layer '{use.name}': {err}")
                 return False
-            why = check_requested(matrix != 0, pattern, use.channel_group)
-            if why is None and conv and pattern.is_sparse and pattern.format not in _CONV_FORMATS:
+            why = check_requested(mask, pattern, use.channel_group)
+            if why is None and conv and pattern.is_sparse and pattern.kind not in _CONV_KINDS:
                 why = "convolution filters support csr and channels only"
             if why is not None:
                 use.constant.location.emit_error(f"layer '{use.name}': requested {pattern} but {why}")

@@ -10,7 +10,7 @@ from ..mlir import ir
 from .epilogue_patterns import Epilogue, is_sigmoid, match
 from .ir_build import constant
 from .ir_query import walk_ops
-from .kernel_ops import fields, is_kernel, rebuild, single_user
+from .kernel_ops import Kernel, is_kernel, rebuild, single_user
 from .pass_base import Pass
 from .weights import defining_op
 
@@ -19,7 +19,7 @@ from .weights import defining_op
 class FuseEpilogues(Pass):
     """Fold the elementwise ops after a kernel into its epilogue.
 
-    Matches, on the single user of a ``sparsile.*_matmul`` result, the generics
+    Matches, on the single user of a ``sparsile.matmul`` result, the generics
     torch-mlir emits for: a bias add (``[N]`` broadcast), multiplication by a scalar
     constant, ReLU, GELU (erf and tanh forms), SiLU (its sigmoid and product
     generics), and a residual add of a same-shaped tensor; also an activation
@@ -42,13 +42,13 @@ class FuseEpilogues(Pass):
 
     def _fuse_once(self, kernel: ir.Operation) -> ir.Operation | None:
         result = kernel.results[0]
-        state = fields(kernel)
-        activation = ir.StringAttr(state["epilogue"]).value
-        has_residual = state["residual"] is not None
+        state = Kernel(kernel)
+        activation = state.epilogue
+        has_residual = state.residual is not None
         silu = _silu_users(result)
         if silu is not None and activation == "none" and not has_residual:
             sigmoid, product = silu
-            new = rebuild(kernel, epilogue=ir.StringAttr.get("silu"))
+            new = rebuild(kernel, epilogue="silu")
             _replace(product, new.results[0])
             sigmoid.erase()
             kernel.erase()
@@ -80,7 +80,7 @@ class FuseEpilogues(Pass):
         collapse = single_user(generic.results[0])
         if collapse is None or collapse.name != "tensor.collapse_shape" or collapse.results[0].type != kernel.results[0].type:
             return None
-        new = rebuild(kernel, epilogue=ir.StringAttr.get(epilogue.activation))
+        new = rebuild(kernel, epilogue=epilogue.activation)
         _replace(collapse, new.results[0])
         generic.erase()
         expand.erase()
@@ -88,7 +88,7 @@ class FuseEpilogues(Pass):
         return new
 
 
-def _change(epilogue: Epilogue, state: dict[str, Any], activation: str, has_residual: bool, kernel: ir.Operation) -> dict[str, Any] | None:
+def _change(epilogue: Epilogue, state: Kernel, activation: str, has_residual: bool, kernel: ir.Operation) -> dict[str, Any] | None:
     if has_residual:
         return None
     if epilogue.kind == "residual":
@@ -96,14 +96,13 @@ def _change(epilogue: Epilogue, state: dict[str, Any], activation: str, has_resi
     if activation != "none":
         return None
     if epilogue.kind == "activation":
-        return {"epilogue": ir.StringAttr.get(epilogue.activation)}
+        return {"epilogue": epilogue.activation}
     if epilogue.kind == "bias":
-        return None if state["bias"] is not None else {"bias": epilogue.value}
+        return None if state.bias is not None else {"bias": epilogue.value}
     # scale: (acc * s0 + b) * s = acc * (s0 * s) + b * s; the bias must be a constant to rescale.
-    scale = ir.FloatAttr(state["scale"]).value * epilogue.scale
-    change: dict[str, Any] = {"scale": ir.FloatAttr.get(ir.F32Type.get(), scale)}
-    if state["bias"] is not None:
-        producer = defining_op(state["bias"])
+    change: dict[str, Any] = {"scale": state.scale * epilogue.scale}
+    if state.bias is not None:
+        producer = defining_op(state.bias)
         bias = constant_array(producer) if producer is not None else None
         if bias is None:
             return None

@@ -1,49 +1,241 @@
-"""Reading and rebuilding ``sparsile.*`` kernel ops (optional operands change their segments)."""
+"""Reading, creating and rebuilding ``sparsile.matmul`` kernel ops.
+
+:class:`Kernel` is a read-only view of one op: its storage operands by the names
+its format gives them, the storage as numpy arrays when it is constant, its
+parameters, tiles, pattern and epilogue. :func:`create` builds a kernel op and
+:func:`rebuild` replaces one with some fields changed (optional operands change
+the operand segments, so ops are rebuilt rather than edited).
+"""
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..dialects.sparsile_dialect import KERNEL_OPS
+from ..constants import constant_array
+from ..dialects.patterns import Pattern
+from ..dialects.sparsile_dialect import AUX_SLOTS, KERNEL_OP_NAME, MatmulOp, storage_operands
 from ..mlir import ir
 from . import sparsity_attr
-from .kernel_weights import kernel_weight
+from .weights import defining_op
 
-_CLASSES = {f"sparsile.{cls.OPERATION_NAME.split('.', 1)[-1]}": cls for cls in KERNEL_OPS}
+if TYPE_CHECKING:
+    from .formats.base import StorageFormat
+
+Scalar = int | float | str | bool
 
 
 def is_kernel(op: ir.Operation) -> bool:
-    return op.name in _CLASSES
+    return op.name == KERNEL_OP_NAME
 
 
-def fields(kernel: ir.Operation) -> dict[str, Any]:
-    """Every constructor field of ``kernel``: operands by name, attributes, the result type."""
-    view = kernel.opview
-    names = [p for p in inspect.signature(_CLASSES[kernel.name].__init__).parameters if p not in ("self", "loc", "ip")]
-    values: dict[str, Any] = {}
-    for name in names:
-        if name == "out":
-            values[name] = kernel.results[0].type
-        elif name in kernel.attributes:
-            values[name] = kernel.attributes[name]
-        else:
-            values[name] = getattr(view, name)
-    return values
+def dict_attr(values: Mapping[str, Scalar]) -> ir.DictAttr:
+    """A DictAttr of plain values (the op's ``params`` and ``tiles``)."""
+    return ir.DictAttr.get({k: sparsity_attr.to_attr(v) for k, v in values.items()})
+
+
+def _plain(attr: ir.Attribute) -> dict[str, Any]:
+    d = ir.DictAttr(attr)
+    return {d[i].name: sparsity_attr.from_attr(d[i].attr) for i in range(len(d))}
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A view of a ``sparsile.matmul`` op."""
+
+    op: ir.Operation
+
+    def _attr(self, name: str) -> ir.Attribute:
+        return self.op.attributes[name]
+
+    @property
+    def format_name(self) -> str:
+        return ir.StringAttr(self._attr("format")).value
+
+    @cached_property
+    def format(self) -> StorageFormat:
+        from .formats import get_format
+
+        return get_format(self.format_name)
+
+    @cached_property
+    def params(self) -> dict[str, Any]:
+        return _plain(self._attr("params"))
+
+    @cached_property
+    def tiles(self) -> dict[str, Any]:
+        return _plain(self._attr("tiles"))
+
+    @property
+    def pattern(self) -> Pattern:
+        return Pattern.parse(ir.StringAttr(self._attr("pattern")).value)
+
+    @property
+    def out_features(self) -> int:
+        return ir.IntegerAttr(self._attr("out_features")).value
+
+    @property
+    def in_features(self) -> int:
+        return ir.IntegerAttr(self._attr("in_features")).value
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.out_features, self.in_features
+
+    @property
+    def layer(self) -> str:
+        return ir.StringAttr(self._attr("layer")).value
+
+    @property
+    def epilogue(self) -> str:
+        return ir.StringAttr(self._attr("epilogue")).value
+
+    @property
+    def scale(self) -> float:
+        return ir.FloatAttr(self._attr("scale")).value
+
+    @property
+    def view(self) -> MatmulOp:
+        return self.op.opview  # type: ignore[return-value]
+
+    @property
+    def input(self) -> ir.Value:
+        return self.view.input
+
+    @property
+    def bias(self) -> ir.Value | None:
+        return self.view.bias
+
+    @property
+    def residual(self) -> ir.Value | None:
+        return self.view.residual
+
+    @property
+    def storage_operands(self) -> list[ir.Value]:
+        """``values`` and the filled aux operands, in order."""
+        return storage_operands(self.view)
+
+    @property
+    def result_type(self) -> ir.RankedTensorType:
+        return ir.RankedTensorType(self.op.results[0].type)
+
+    @property
+    def rows(self) -> int:
+        """Input rows per call (the product of the input's leading dimensions)."""
+        return int(np.prod(ir.RankedTensorType(self.input.type).shape[:-1]))
+
+    @cached_property
+    def storage_values(self) -> dict[str, ir.Value]:
+        """The storage operands by the names the format gives them."""
+        values = storage_operands(self.view)
+        names = self.format.storage_names(self.params)
+        if len(names) != len(values):
+            return {f"storage{i}": v for i, v in enumerate(values)}
+        return dict(zip(names, values))
+
+    def storage_arrays(self) -> dict[str, np.ndarray] | None:
+        """The storage as numpy arrays, or None when an operand is not a readable constant."""
+        arrays = {}
+        for name, value in self.storage_values.items():
+            producer = defining_op(value)
+            array = constant_array(producer) if producer is not None else None
+            if array is None:
+                return None
+            arrays[name] = array
+        return arrays
+
+    def dense_weight(self) -> np.ndarray | None:
+        """The ``[out, in]`` weight the storage holds (None when the storage is not constant)."""
+        storage = self.storage_arrays()
+        return None if storage is None else self.format.unpack(storage, self.params, self.shape)
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return sparsity_attr.read(self.op) or {}
+
+    def epilogue_fields(self) -> dict[str, Any]:
+        """The epilogue as keyword arguments of :func:`create` (to carry it over to a new kernel)."""
+        fields: dict[str, Any] = {"epilogue": self.epilogue, "scale": self.scale}
+        if self.bias is not None:
+            fields["bias"] = self.bias
+        if self.residual is not None:
+            fields["residual"] = self.residual
+        return fields
+
+
+def create(
+    fmt: str,
+    storage: Mapping[str, ir.Value],
+    *,
+    input: ir.Value,
+    result_type: ir.Type,
+    shape: tuple[int, int],
+    pattern: Pattern | str,
+    layer: str,
+    params: Mapping[str, Scalar] | None = None,
+    tiles: Mapping[str, Scalar] | None = None,
+    epilogue: str = "none",
+    scale: float = 1.0,
+    bias: ir.Value | None = None,
+    residual: ir.Value | None = None,
+    record: Mapping[str, Any] | None = None,
+) -> ir.Operation:
+    """A ``sparsile.matmul`` at the current insertion point and location."""
+    i64 = ir.IntegerType.get_signless(64)
+    arrays = list(storage.values())
+    if not arrays or len(arrays) > 1 + len(AUX_SLOTS):
+        raise ValueError(f"a kernel holds 1 to {1 + len(AUX_SLOTS)} storage arrays, got {len(arrays)}")
+    aux = dict(zip(AUX_SLOTS, arrays[1:]))
+    op = MatmulOp(
+        input=input,
+        values=arrays[0],
+        **aux,
+        format=ir.StringAttr.get(fmt),
+        params=dict_attr(params or {}),
+        tiles=dict_attr(tiles or {}),
+        pattern=ir.StringAttr.get(str(pattern)),
+        out_features=ir.IntegerAttr.get(i64, shape[0]),
+        in_features=ir.IntegerAttr.get(i64, shape[1]),
+        epilogue=ir.StringAttr.get(epilogue),
+        scale=ir.FloatAttr.get(ir.F32Type.get(), scale),
+        layer=ir.StringAttr.get(layer),
+        out=result_type,
+        bias=bias,
+        residual=residual,
+    ).operation
+    if record:
+        sparsity_attr.write(op, dict(record))
+    return op
 
 
 def rebuild(kernel: ir.Operation, **changes: Any) -> ir.Operation:
-    """A copy of ``kernel`` with ``changes`` (operands, attributes or ``out``) that replaces it."""
-    values = {**fields(kernel), **changes}
+    """A copy of ``kernel`` with ``changes`` (any :func:`create` argument) that replaces it.
+
+    ``storage`` changes need ``fmt`` and ``params`` to match; the result is replaced
+    unless ``result_type`` changes.
+    """
+    k = Kernel(kernel)
+    fields: dict[str, Any] = {
+        "fmt": k.format_name,
+        "storage": k.storage_values,
+        "input": k.input,
+        "result_type": k.result_type,
+        "shape": k.shape,
+        "pattern": ir.StringAttr(kernel.attributes["pattern"]).value,
+        "layer": k.layer,
+        "params": k.params,
+        "tiles": k.tiles,
+        "record": k.record,
+        **k.epilogue_fields(),
+    }
+    fields.update(changes)
     with ir.InsertionPoint(kernel), kernel.location:
-        new = _CLASSES[kernel.name](**values).operation
-    record = sparsity_attr.read(kernel)
-    if record is not None:
-        sparsity_attr.write(new, record)
-    if "out" not in changes:
+        new = create(**fields)
+    if "result_type" not in changes:
         kernel.results[0].replace_all_uses_with(new.results[0])
     return new
 
@@ -55,37 +247,3 @@ def single_user(value: ir.Value) -> ir.Operation | None:
         return None
     owner = users[0]
     return owner.operation if hasattr(owner, "operation") else owner
-
-
-@dataclass
-class KernelParts:
-    """What a lowering needs from a kernel op: the dense weight, the input and the epilogue."""
-
-    weight: np.ndarray
-    input: ir.Value
-    activation: str
-    scale: float
-    bias: ir.Value | None
-    residual: ir.Value | None
-
-
-def lowering_parts(kernel: ir.Operation) -> KernelParts | None:
-    """The parts of ``kernel`` for a lowering, or None after emitting why it cannot be lowered."""
-    weight = kernel_weight(kernel)
-    if weight is None:
-        kernel.location.emit_error(f"'{kernel.name}' needs constant packed operands to be lowered")
-        return None
-    x = kernel.operands[0]
-    rank = ir.RankedTensorType(x.type).rank
-    if rank != 2:
-        kernel.location.emit_error(f"'{kernel.name}' with a rank-{rank} input is not lowered yet")
-        return None
-    state = fields(kernel)
-    return KernelParts(
-        weight,
-        x,
-        ir.StringAttr(state["epilogue"]).value,
-        ir.FloatAttr(state["scale"]).value,
-        state["bias"],
-        state["residual"],
-    )

@@ -5,30 +5,19 @@ loaded once and broadcast; every output row keeps two of them, at positions
 ``p0 < p1`` of the group. Sixteen rows go in one vector: the two kept inputs are
 picked with two compares and two selects per plane (``p0`` is 0, 1 or 2; ``p1``
 is 1, 2 or 3) and multiplied by the two value planes. Weights are stored
-row-block-major, ``[N/16, K/4, 2, 16]`` values and ``int8`` positions, so each
-block of rows streams through memory sequentially. Half the value bytes of dense
+row-block-major, ``[N/16, K/4, 2, 16]`` values and ``int8`` positions (packed by
+:mod:`sparsile.passes.formats.nm`), so each block of rows streams through memory
+sequentially. Half the value bytes of dense
 plus a quarter for positions: the win at batch 1, where dense is bound by bytes.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from ..mlir import arith, func, ir, memref, scf, vector
 from .dispatch_markers import WORKGROUPS_ATTR
 from .ir_build import index_constant as _index
 
 LANES = 16
-
-
-def pack_two_four_rows(weight: np.ndarray) -> dict[str, np.ndarray]:
-    """A 2:4 weight ``[N, K]`` as row-block-major planes: values f32 and positions i8, ``[N/16, K/4, 2, 16]``."""
-    rows, cols = weight.shape
-    groups = weight.reshape(rows, cols // 4, 4)
-    order = np.sort(np.argsort(groups == 0, axis=2, kind="stable")[:, :, :2], axis=2)  # kept slots, ascending
-    values = np.take_along_axis(groups, order, axis=2)  # [N, G, 2]
-    blocked = lambda a: np.ascontiguousarray(a.reshape(rows // LANES, LANES, cols // 4, 2).transpose(0, 2, 3, 1))
-    return {"values": blocked(values).astype(np.float32), "positions": blocked(order).astype(np.int8)}
 
 
 def two_four_gemv_kernel(name: str, *, n: int, k: int, rows: int = 128) -> func.FuncOp:

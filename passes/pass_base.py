@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import PassOptionError
-from ..mlir import ir
+
+if TYPE_CHECKING:
+    from ..mlir import ir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,18 +36,22 @@ class Pass:
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
     @classmethod
-    def from_options(cls, options: dict[str, str]) -> Pass:
-        """Build the pass from ``{kebab-name: text}`` options, converting each to its field's type."""
-        hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+    def from_options(cls, options: Mapping[str, Any]) -> Pass:
+        """Build the pass from ``{option: value}`` (kebab- or snake-case names; text or typed values)."""
+        return cls().with_options(options)
+
+    def with_options(self, options: Mapping[str, Any]) -> Pass:
+        """A copy with ``options`` set; text values are converted to each field's type."""
+        hints = typing.get_type_hints(type(self))
+        fields = {f.name: f for f in dataclasses.fields(self)}
         kwargs: dict[str, Any] = {}
-        for key, text in options.items():
+        for key, value in options.items():
             attr = key.replace("-", "_")
             if attr not in fields:
                 valid = ", ".join(f.name.replace("_", "-") for f in fields.values()) or "(none)"
-                raise PassOptionError(f"pass '{cls.name}' has no option '{key}'; its options are: {valid}")
-            kwargs[attr] = _convert_option(cls.name, key, text, hints[attr])
-        return cls(**kwargs)
+                raise PassOptionError(f"pass '{self.name}' has no option '{key}'; its options are: {valid}")
+            kwargs[attr] = _convert_option(self.name, key, value, hints[attr])
+        return dataclasses.replace(self, **kwargs)
 
     def spec(self) -> str:
         """This pass with its non-default options, in pipeline syntax."""
@@ -59,7 +66,10 @@ class Pass:
         return f"{self.name}{{{' '.join(opts)}}}" if opts else self.name
 
 
-def _convert_option(pass_name: str, key: str, text: str, hint: Any) -> Any:
+def _convert_option(pass_name: str, key: str, value: Any, hint: Any) -> Any:
+    if not isinstance(value, str):
+        return _typed_option(pass_name, key, value, hint)
+    text = value
     origin = typing.get_origin(hint)
     try:
         if hint is bool:
@@ -80,6 +90,19 @@ def _convert_option(pass_name: str, key: str, text: str, hint: Any) -> Any:
             f"option '{key}' of pass '{pass_name}' expects {getattr(hint, '__name__', hint)}, got {text!r}"
         ) from None
     raise PassOptionError(f"option '{key}' of pass '{pass_name}' has an unsupported type {hint}")
+
+
+def _typed_option(pass_name: str, key: str, value: Any, hint: Any) -> Any:
+    """A non-text option value, checked against the field's type (sequences become tuples)."""
+    origin = typing.get_origin(hint)
+    if origin is tuple and isinstance(value, (list, tuple, set)):
+        (item_type, *_rest) = typing.get_args(hint)
+        return tuple(item_type(v) for v in value)
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint in (bool, int, str) and type(value) is hint:
+        return value
+    raise PassOptionError(f"option '{key}' of pass '{pass_name}' expects {getattr(hint, '__name__', hint)}, got {value!r}")
 
 
 def format_option(value: Any) -> str:

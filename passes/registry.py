@@ -9,12 +9,20 @@ own pipeline parser as an upstream pass (``cse``, ``func.func(canonicalize)``).
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
+import importlib.util
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PassOptionError, UnknownPassError
-from ..mlir import ir, passmanager
-from .pass_base import Pass
+from .pass_base import Pass, format_option
+
+if TYPE_CHECKING:
+    from ..mlir import ir
 
 _PASSES: dict[str, str] = {
     "check-input": "sparsile.passes.check_input:CheckInput",
@@ -26,6 +34,7 @@ _PASSES: dict[str, str] = {
     "form-kernels": "sparsile.passes.form_kernels:FormKernels",
     "lower-to-iree": "sparsile.passes.lower_to_iree:LowerToIree",
     "lower-to-native": "sparsile.passes.lower_to_native:LowerToNative",
+    "rewrite-gelu-tanh": "sparsile.passes.rewrite_gelu_tanh:RewriteGeluTanh",
     "schedule": "sparsile.passes.schedule:Schedule",
     "select-to-maximum": "sparsile.passes.select_to_maximum:SelectToMaximum",
 }
@@ -44,6 +53,15 @@ class UpstreamPass:
     def spec(self) -> str:
         return self.text
 
+    def with_options(self, options: Mapping[str, Any]) -> UpstreamPass:
+        """This pass with ``options`` added in MLIR's ``{key=value}`` syntax."""
+        if not options:
+            return self
+        extra = " ".join(f"{k}={format_option(v)}" for k, v in options.items())
+        base, brace, body = self.text.partition("{")
+        inner = f"{body.rstrip().removesuffix('}')} {extra}".strip() if brace else extra
+        return UpstreamPass(f"{base}{{{inner}}}")
+
 
 PipelineElement = Pass | UpstreamPass
 
@@ -51,6 +69,28 @@ PipelineElement = Pass | UpstreamPass
 def pass_names() -> list[str]:
     """The names of sparsile's own passes, sorted."""
     return sorted(_PASSES)
+
+
+def pass_summary(name: str) -> str:
+    """The first line of a sparsile pass's docstring, read from its source without importing it."""
+    ref = _PASSES.get(name)
+    if ref is None:
+        raise UnknownPassError(name, pass_names())
+    module_name, _, class_name = ref.partition(":")
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or spec.origin is None:
+        return ""
+    tree = ast.parse(Path(spec.origin).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            doc = ast.get_docstring(node) or ""
+            return doc.strip().splitlines()[0] if doc.strip() else ""
+    return ""
+
+
+def make(name: str, **options: Any) -> Pass:
+    """An instance of the sparsile pass ``name`` with typed ``options``."""
+    return pass_class(name)().with_options(options)
 
 
 def pass_class(name: str) -> type[Pass]:
@@ -109,7 +149,15 @@ def parse_pipeline(text: str, ctx: ir.Context | None = None) -> list[PipelineEle
     return elements
 
 
+@functools.cache
+def validate_upstream(text: str) -> UpstreamPass:
+    """``text`` as an upstream pipeline element, after MLIR's parser accepted it (PassOptionError if not)."""
+    return _upstream(text, None)
+
+
 def _upstream(item: str, ctx: ir.Context | None) -> UpstreamPass:
+    from ..mlir import ir, passmanager
+
     context = ctx or ir.Context()
     with context:
         try:

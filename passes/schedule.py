@@ -1,4 +1,4 @@
-"""``schedule``: per kernel, keep the sparse format only where the cost model predicts a win."""
+"""``schedule``: choose each kernel's storage format and tiles for the target, and write them."""
 
 from __future__ import annotations
 
@@ -7,66 +7,112 @@ from typing import Any
 
 import numpy as np
 
-from ..dialects.formats import CHANNELS, Format
+from ..dialects.patterns import Pattern, PatternKind
 from ..mlir import ir
 from . import sparsity_attr
-from .cost_model import M, MARGIN, crossover_rows, seconds_expr
-from .form_kernels import make_kernel
+from .cost_model import MARGIN, at_rows, crossover_rows
+from .formats import all_formats
+from .formats.base import TARGET_FAMILIES, Plan, StorageFormat
+from .ir_build import constant
 from .ir_query import walk_ops
-from .kernel_ops import fields, is_kernel
-from .kernel_weights import int_attr, kernel_pattern, kernel_weight
+from .kernel_ops import Kernel, is_kernel, rebuild
 from .pass_base import Pass
 
 
 @dataclass(frozen=True)
-class Schedule(Pass):
-    """Choose, per kernel op, between its sparse format and dense, by predicted time.
+class _Candidate:
+    fmt: StorageFormat
+    plan: Plan
+    storage: dict[str, np.ndarray]
+    seconds: Any  # sympy expression in M
 
-    Matches every ``sparsile.*_matmul``. Predicts its time at the op's batch rows
-    with :mod:`sparsile.passes.cost_model` for its format and for a dense matmul of
-    the same weight; a sparse format predicted no faster than ``margin`` x dense is
-    replaced by a dense kernel (a ``channel_matmul`` keeping every row and column,
-    lowered as an ordinary matmul with the fused epilogue). ``channels`` kernels are
-    kept: they are dense compute on the kept neurons, and so are formats the user
-    asked for (``sparsity=`` overrides, torch sparse layouts). Records the predicted times,
-    the decision and the batch size where the choice would flip in ``sparsile.sparsity``.
+    def at(self, rows: int) -> float:
+        return at_rows(self.seconds, rows)
+
+
+@dataclass(frozen=True)
+class Schedule(Pass):
+    """Choose, per kernel op, how its weight is stored and tiled on ``target``, and pack it.
+
+    Matches every ``sparsile.matmul``. The candidates are the storage formats that hold
+    the kernel's pattern and have a plan for the target family (``cpu``, ``gpu``,
+    ``vulkan``, ``native``) at the op's input rows; each is packed and its time
+    predicted with the format's cost (:mod:`sparsile.passes.cost_model`). The fastest
+    sparse candidate is kept when it is predicted at least ``margin`` x faster than
+    ``dense`` storage, or whatever the prediction when the user asked for the pattern
+    (``sparsity=`` overrides, torch sparse layouts) or it is ``channels`` (dense compute
+    on the kept neurons); otherwise the weight stays dense and the reason is recorded.
+    The op is rebuilt with the chosen storage as its operands, the format's ``params``
+    and ``tiles``; ``sparsile.sparsity`` records the format, the bytes stored, both
+    predictions and the batch size where the choice would flip.
     """
 
     name = "schedule"
+    target: str = "cpu"
     margin: float = MARGIN
 
     def run(self, op: ir.Operation, pass_: Any) -> None:
+        if self.target not in TARGET_FAMILIES:
+            op.location.emit_error(f"schedule: unknown target family '{self.target}'; expected one of {', '.join(TARGET_FAMILIES)}")
+            pass_.signal_pass_failure()
+            return
+        ok = True
         for kernel in [o for o in walk_ops(op) if is_kernel(o)]:
-            self._schedule(kernel)
+            ok &= self._schedule(kernel)
+        if not ok:
+            pass_.signal_pass_failure()
 
-    def _schedule(self, kernel: ir.Operation) -> None:
-        pattern = kernel_pattern(kernel)
-        record = sparsity_attr.read(kernel) or {}
-        rows = int(np.prod(ir.RankedTensorType(kernel.operands[0].type).shape[:-1]))
-        dense_values = int_attr(kernel, "out_features") * int_attr(kernel, "in_features")
-        stored = int(record.get("stored_values", dense_values))
-        sparse_s = float(seconds_expr(pattern.format, stored).subs(M, rows))
-        dense_s = float(seconds_expr(Format.DENSE, dense_values).subs(M, rows))
-        crossover = crossover_rows(pattern.format, stored, dense_values)
-        decision = {
-            "predicted_us": float(f"{sparse_s * 1e6:.3g}"),
-            "dense_predicted_us": float(f"{dense_s * 1e6:.3g}"),
-        }
-        if crossover is not None:
-            decision["crossover_rows"] = round(crossover, 1)
-        requested = record.get("source") in ("override", "declared")
-        if pattern.format is Format.CHANNELS or requested or sparse_s <= self.margin * dense_s:
-            sparsity_attr.update(kernel, **decision)
-            return
-        weight = kernel_weight(kernel)
+    def _schedule(self, op: ir.Operation) -> bool:
+        kernel = Kernel(op)
+        weight = kernel.dense_weight()
         if weight is None:
-            return
-        state = fields(kernel)
-        epilogue = {k: state[k] for k in ("epilogue", "scale", "bias", "residual") if state[k] is not None}
-        reason = f"predicted {sparse_s * 1e6:.3g} us as {pattern} vs {dense_s * 1e6:.3g} us dense at {rows} rows"
-        with ir.InsertionPoint(kernel), kernel.location:
-            dense = make_kernel(CHANNELS, np.asarray(weight), kernel.operands[0], kernel.results[0].type, record, **epilogue)
-        decision["predicted_us"] = decision["dense_predicted_us"]
-        sparsity_attr.update(dense, **decision, format="dense", fallback=reason)
-        kernel.results[0].replace_all_uses_with(dense.results[0])
-        kernel.erase()
+            op.location.emit_error(f"schedule: the storage of layer '{kernel.layer}' is not constant")
+            return False
+        pattern, rows = kernel.pattern, kernel.rows
+        candidates = [c for c in (self._candidate(fmt, pattern, weight, rows) for fmt in all_formats()) if c is not None]
+        dense = next(c for c in candidates if c.fmt.name == "dense")
+        sparse = sorted((c for c in candidates if c.fmt.name != "dense"), key=lambda c: c.at(rows))
+        record = kernel.record
+        requested = record.get("source") in ("override", "declared") or pattern.kind is PatternKind.CHANNELS
+        chosen, fallback = dense, ""
+        if sparse and (requested or sparse[0].at(rows) <= self.margin * dense.at(rows)):
+            chosen = sparse[0]
+        elif sparse:
+            best = sparse[0]
+            fallback = f"predicted {best.at(rows) * 1e6:.3g} us as {best.fmt.name} vs {dense.at(rows) * 1e6:.3g} us dense at {rows} rows"
+        elif pattern.is_sparse:
+            fallback = f"no storage format for {pattern} runs on target {self.target} at {rows} rows"
+        decision: dict[str, Any] = {
+            "format": chosen.fmt.name,
+            "storage": chosen.fmt.describe(chosen.plan.params),
+            "stored_values": chosen.fmt.stored_values(chosen.storage, chosen.plan.params),
+            "stored_bytes": int(sum(a.nbytes for a in chosen.storage.values())),
+            "predicted_us": float(f"{chosen.at(rows) * 1e6:.3g}"),
+            "dense_predicted_us": float(f"{dense.at(rows) * 1e6:.3g}"),
+        }
+        if fallback:
+            decision["fallback"] = fallback
+        best_sparse = sparse[0] if sparse else None
+        if best_sparse is not None:
+            crossover = crossover_rows(best_sparse.seconds, dense.seconds)
+            if crossover is not None:
+                decision["crossover_rows"] = round(crossover, 1)
+        with ir.InsertionPoint(op), op.location:
+            storage = {name: constant(array) for name, array in chosen.storage.items()}
+        new = rebuild(op, fmt=chosen.fmt.name, storage=storage, params=chosen.plan.params, tiles=chosen.plan.tiles)
+        merged = {**record, **decision}
+        if not fallback:
+            merged.pop("fallback", None)  # a decision of an earlier schedule run
+        sparsity_attr.write(new, merged)
+        op.erase()
+        return True
+
+    def _candidate(self, fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, rows: int) -> _Candidate | None:
+        if not fmt.holds(pattern):
+            return None
+        plan = fmt.plan(pattern, weight, rows, self.target)
+        if plan is None:
+            return None
+        storage = fmt.pack(weight, plan.params)
+        return _Candidate(fmt, plan, storage, fmt.seconds(storage, plan.params))
+

@@ -14,7 +14,8 @@ from ..mlir import ir
 SPARSITY_ATTR = "sparsile.sparsity"
 
 
-def _to_attr(value: Any) -> ir.Attribute:
+def to_attr(value: Any) -> ir.Attribute:
+    """A plain value (bool, int, float, str) as an attribute."""
     if isinstance(value, bool):
         return ir.BoolAttr.get(value)
     if isinstance(value, int):
@@ -26,7 +27,8 @@ def _to_attr(value: Any) -> ir.Attribute:
     raise TypeError(f"cannot store {type(value).__name__} in {SPARSITY_ATTR}")
 
 
-def _from_attr(attr: ir.Attribute) -> Any:
+def from_attr(attr: ir.Attribute) -> Any:
+    """The plain value of an attribute written by :func:`to_attr`."""
     if isinstance(attr, ir.BoolAttr):
         return attr.value
     if isinstance(attr, ir.IntegerAttr):
@@ -43,13 +45,13 @@ def read(op: ir.Operation) -> dict[str, Any] | None:
     if SPARSITY_ATTR not in op.attributes:
         return None
     attr = ir.DictAttr(op.attributes[SPARSITY_ATTR])
-    return {attr[i].name: _from_attr(attr[i].attr) for i in range(len(attr))}
+    return {attr[i].name: from_attr(attr[i].attr) for i in range(len(attr))}
 
 
 def write(op: ir.Operation, record: dict[str, Any]) -> None:
     """Store ``record`` on ``op`` (replacing any previous one)."""
     with op.context:
-        op.attributes[SPARSITY_ATTR] = ir.DictAttr.get({k: _to_attr(v) for k, v in record.items()})
+        op.attributes[SPARSITY_ATTR] = ir.DictAttr.get({k: to_attr(v) for k, v in record.items()})
 
 
 def update(op: ir.Operation, **changes: Any) -> dict[str, Any]:
@@ -57,3 +59,9 @@ def update(op: ir.Operation, **changes: Any) -> dict[str, Any]:
     record = {**(read(op) or {}), **changes}
     write(op, record)
     return record
+
+
+def remove(op: ir.Operation) -> None:
+    """Drop ``op``'s record, if it has one."""
+    if SPARSITY_ATTR in op.attributes:
+        del op.attributes[SPARSITY_ATTR]

@@ -1,4 +1,4 @@
-"""IREE runtime devices, one per driver, created on first use and released at exit.
+"""The IREE VM instance and runtime devices, one per driver, created on first use and released at exit.
 
 The IREE Python runtime crashes or prints nanobind "leaked" warnings when its
 objects outlive the interpreter's teardown; every live module and device is
@@ -10,10 +10,7 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from dataclasses import dataclass
 from typing import Any, Protocol
-
-import iree.runtime as iree_rt
 
 from ..errors import RuntimeLoadError
 
@@ -22,32 +19,36 @@ class _Releasable(Protocol):
     def release(self) -> None: ...
 
 
-@dataclass
-class Device:
-    """An IREE VM instance and a HAL device of one driver."""
-
-    driver: str
-    instance: Any
-    hal_device: Any
-
-
 _lock = threading.Lock()
-_devices: dict[str, Device] = {}
+_instance: list[Any] = []
+_devices: dict[str, Any] = {}
 _users: weakref.WeakSet[_Releasable] = weakref.WeakSet()
 
 
-def get_device(driver: str) -> Device:
-    """The shared device of ``driver`` (``local-task``, ``cuda``, ``hip``, ``vulkan``)."""
+def vm_instance() -> Any:
+    """The process's IREE VM instance."""
+    import iree.runtime as iree_rt
+
+    with _lock:
+        if not _instance:
+            _instance.append(iree_rt.VmInstance())
+        return _instance[0]
+
+
+def get_device(driver: str) -> Any:
+    """The shared HAL device of ``driver`` (``local-task``, ``cuda``, ``hip``, ``vulkan``)."""
+    import iree.runtime as iree_rt
+
+    instance = vm_instance()
     with _lock:
         device = _devices.get(driver)
         if device is None:
             try:
-                instance = iree_rt.VmInstance()
-                hal_device = iree_rt.get_driver(driver).create_default_device()
+                device = iree_rt.get_driver(driver).create_default_device()
             except (RuntimeError, ValueError) as err:
                 raise RuntimeLoadError(f"cannot create an IREE device for driver '{driver}': {err}") from None
-            device = Device(driver, instance, hal_device)
             _devices[driver] = device
+        del instance
         return device
 
 
@@ -58,8 +59,9 @@ def register_user(obj: _Releasable) -> None:
 
 @atexit.register
 def release_all() -> None:
-    """Release every module, then every device (also safe to call by hand)."""
+    """Release every module, then every device and the instance (also safe to call by hand)."""
     for user in list(_users):
         user.release()
     with _lock:
         _devices.clear()
+        _instance.clear()

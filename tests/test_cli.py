@@ -22,8 +22,8 @@ def test_compile_progress_and_outputs(compiled_dir):
     out, result = compiled_dir
     filecheck(
         result.stderr,
-        "CHECK: [1/5] linalg ...\nCHECK: [1/5] linalg done in\nCHECK: [2/5] annotated ...\n"
-        "CHECK: [4/5] iree-input done in\nCHECK: [5/5] vmfb done in\n",
+        "CHECK: [1/6] linalg ...\nCHECK: [1/6] linalg done in\nCHECK: [2/6] annotated ...\n"
+        "CHECK: [4/6] iree-input done in\nCHECK: [5/6] iree-handoff done in\nCHECK: [6/6] vmfb done in\n",
     )
     assert f"artifact: {out / 'art'}/" in result.stdout
     assert f"IR dumps: {out / 'dumps'}/" in result.stdout
@@ -32,6 +32,7 @@ def test_compile_progress_and_outputs(compiled_dir):
         "01-annotated.mlir",
         "02-kernels.mlir",
         "03-iree-input.mlir",
+        "04-iree-handoff.mlir",
     ]
     linalg = (out / "dumps" / "00-linalg.mlir").read_text()
     filecheck(
@@ -72,7 +73,7 @@ def test_compile_mlir_file_from_a_stage(compiled_dir, tmp_path, models):
     result = run_cli(
         "compile", str(full / "02-kernels.mlir"), "--from-stage", "kernels", "-o", str(tmp_path / "b"), check=True
     )
-    assert "[1/3] kernels" in result.stderr
+    assert "[1/4] kernels" in result.stderr
     model, (x,) = models.mlp()
     import sparsile
 
@@ -127,5 +128,67 @@ def test_python_m_and_console_script_agree():
 def test_manifest_written_last_and_complete(compiled_dir):
     out, _ = compiled_dir
     data = json.loads((out / "art" / "manifest.json").read_text())
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
     assert not list((out / "art").glob(".*.tmp"))
+
+
+def test_version_help_and_list_passes_import_no_compiler():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, contextlib, io\n"
+        "from sparsile.cli import main\n"
+        "for argv in (['--version'], ['--help'], ['opt', '--list-passes'], ['compile', '--help']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try: main(argv)\n"
+        "        except SystemExit: pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torch_mlir', 'sympy', 'iree')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    result = run_cli("--version", check=True)
+    import sparsile
+
+    assert result.stdout.strip() == f"sparsile {sparsile.__version__}"
+
+
+def test_compile_sparsity_and_factory_arguments(tmp_path, models):
+    out = tmp_path / "art"
+    run_cli(
+        "compile", "examples/pruned_models.py:mlp", "--arg", "batch=3", "--sparsity", "layers.0=dense,layers.1=csr",
+        "--sparsity", "layers.2=dense", "-o", str(out), "-q", check=True,
+    )
+    import sparsile
+
+    loaded = sparsile.load(out)
+    assert loaded.manifest.inputs[0].shape[0] == 3
+    layers = {l.name: (l.pattern, l.source) for l in loaded.report}
+    assert layers["layers.0.weight"] == ("dense", "override") and layers["layers.1.weight"] == ("csr", "override")
+    assert layers["layers.2.weight"] == ("dense", "override")
+    result = run_cli("compile", "examples/pruned_models.py:mlp", "--arg", "bogus=1", "-o", str(tmp_path / "x"))
+    assert result.returncode == 1 and "mlp() does not take these arguments" in result.stderr and "its parameters: batch" in result.stderr
+    result = run_cli("compile", "examples/pruned_models.py:mlp", "--sparsity", "fc1", "-o", str(tmp_path / "x"))
+    assert "--sparsity 'fc1' must be LAYER=PATTERN, e.g. fc1=2:4" in result.stderr
+    result = run_cli("compile", "examples/pruned_models.py:mlp", "--sparsity", "layers.0=3:3", "-o", str(tmp_path / "x"))
+    assert "sparsity override for 'layers.0': unknown sparsity pattern '3:3'" in result.stderr
+
+
+def test_compile_to_a_stage_prints_its_ir(tmp_path):
+    result = run_cli("compile", "examples/pruned_models.py:mlp", "--compile-to", "iree-handoff", "-q", check=True)
+    filecheck(result.stdout, "CHECK: stream.executable private @sparsile_kernel_\nCHECK: func.func @main\nCHECK: flow.dispatch\n")
+    result = run_cli("compile", "examples/pruned_models.py:mlp", "--compile-to", "kernels", "-o", str(tmp_path / "k.mlir"), "-q", check=True)
+    assert '"sparsile.matmul"' in (tmp_path / "k.mlir").read_text()
+    result = run_cli("compile", "examples/pruned_models.py:mlp")
+    assert "give the artifact directory with -o DIR" in result.stderr
+
+
+def test_unknown_chip_fails_before_compiling(tmp_path):
+    result = run_cli("compile", "examples/models.py:mlp", "-o", str(tmp_path / "x"), "--target", "cuda:sm_7")
+    assert result.returncode == 1
+    assert "target 'cuda:sm_7': iree-compile cannot generate code for chip 'sm_7'" in result.stderr
+    assert "[2/" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+    result = run_cli("compile", "examples/models.py:mlp", "-o", str(tmp_path / "x"), "--target", "cpu:znver9")
+    assert "cannot generate code for chip 'znver9': LLVM does not know it; accepted CPUs: " in result.stderr
+    assert "znver4" in result.stderr

@@ -1,4 +1,4 @@
-"""Detection finds the pattern that was planted; packings round-trip exactly."""
+"""Detection finds the pattern that was planted, and requested patterns are checked."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sparsile.dialects.formats import BLOCK_SIZES, Format, Pattern
-from sparsile.dialects.packing import pack, unpack
-from sparsile.passes.pattern_detection import CHANNEL_FILL, check_requested, choose_pattern, measure
+from sparsile.dialects.patterns import BLOCK_SIZES, Pattern, PatternKind
+from sparsile.passes.formats.bsr import BLOCK_FILL, block_density
+from sparsile.passes.formats.channels import CHANNEL_FILL
+from sparsile.passes.formats.nm import NM_TIGHTNESS, tightest_nm
+from sparsile.passes.pattern_detection import check_requested, choose_pattern, measure
 
-ALL = frozenset(Format)
+ALL = frozenset(PatternKind)
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -21,8 +23,22 @@ def values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return (magnitude * rng.choice([-1.0, 1.0], size=shape)).astype(np.float32)
 
 
-def detect(weight: np.ndarray, min_sparsity: float = 0.25) -> Pattern:
-    return choose_pattern(measure(weight), min_sparsity, ALL)
+def detect(weight: np.ndarray, min_sparsity: float = 0.25, kinds: frozenset[PatternKind] = ALL) -> Pattern:
+    return choose_pattern(weight != 0, measure(weight), min_sparsity, kinds)
+
+
+def nm_tight(weight: np.ndarray) -> bool:
+    """Whether the weight is about as dense as the tightest N:M it satisfies (so N:M detection takes it)."""
+    nm = tightest_nm(weight != 0)
+    return nm is not None and measure(weight).density >= NM_TIGHTNESS * nm[0] / nm[1]
+
+
+def block_fill(weight: np.ndarray, block: int) -> float:
+    rows, cols = weight.shape
+    if rows % block or cols % block:
+        return 0.0
+    occupied = block_density(weight != 0, block)
+    return measure(weight).density / occupied if occupied else 0.0
 
 
 def is_channel_like(weight: np.ndarray) -> bool:
@@ -40,9 +56,9 @@ def test_unstructured_is_csr(seed, rows, cols, sparsity):
     weight = values(rng, (rows, cols)) * (rng.random((rows, cols)) >= sparsity)
     stats = measure(weight)
     assume(stats.sparsity >= 0.3 and not is_channel_like(weight))
-    assume(stats.nm is None or stats.density < 0.75 * stats.nm[0] / stats.nm[1])
-    assume(all(stats.block_fill(b) < 0.9 for b in stats.block_density))
-    assert detect(weight) == Pattern(Format.CSR)
+    assume(not nm_tight(weight))
+    assume(all(block_fill(weight, b) < BLOCK_FILL for b in BLOCK_SIZES))
+    assert detect(weight) == Pattern(PatternKind.CSR)
 
 
 @SETTINGS
@@ -59,7 +75,7 @@ def test_planted_n_of_m(seed, rows, groups, nm):
     np.put_along_axis(mask, keep, True, axis=2)
     weight = (weight * mask).reshape(rows, groups * m)
     assume(not is_channel_like(weight))  # e.g. every row keeping the same columns: that is channel pruning
-    assert detect(weight) == Pattern(Format.NM, n=n, m=m)
+    assert detect(weight) == Pattern(PatternKind.NM, n=n, m=m)
 
 
 @SETTINGS
@@ -70,11 +86,9 @@ def test_planted_blocks(seed, block, block_rows, block_cols, occupied):
     assume(grid.any() and not grid.all())
     weight = values(rng, (block_rows * block, block_cols * block)) * np.kron(grid, np.ones((block, block)))
     assume(not is_channel_like(weight))
-    stats = measure(weight)
-    assume(stats.sparsity >= 0.25)
-    larger = [b for b in stats.block_density if b > block]
-    assume(all(stats.block_fill(b) < 0.9 for b in larger))
-    assert detect(weight) == Pattern(Format.BSR, block=block)
+    assume(measure(weight).sparsity >= 0.25)
+    assume(all(block_fill(weight, b) < BLOCK_FILL for b in BLOCK_SIZES if b > block))
+    assert detect(weight) == Pattern(PatternKind.BSR, block=block)
 
 
 @SETTINGS
@@ -88,7 +102,7 @@ def test_planted_channels(seed, rows, cols, dead_rows, dead_cols):
     assume(measure(weight).sparsity >= 0.25)
     stats = measure(weight)
     assert stats.zero_rows == int((~row_mask).sum()) and stats.zero_cols == int((~col_mask).sum())
-    assert detect(weight) == Pattern(Format.CHANNELS)
+    assert detect(weight) == Pattern(PatternKind.CHANNELS)
 
 
 @SETTINGS
@@ -103,8 +117,8 @@ def test_constant_fan_in(seed, rows, fanin):
     stats = measure(weight)
     assert stats.fanin == fanin
     assume(not is_channel_like(weight))
-    assume(stats.nm is None or stats.density < 0.75 * stats.nm[0] / stats.nm[1])
-    assert detect(weight) == Pattern(Format.CSR)
+    assume(not nm_tight(weight))
+    assert detect(weight) == Pattern(PatternKind.CSR)
 
 
 @SETTINGS
@@ -113,18 +127,18 @@ def test_dense_and_below_threshold(seed, rows, cols, zeros):
     rng = np.random.default_rng(seed)
     weight = values(rng, (rows, cols)) * (rng.random((rows, cols)) >= zeros)
     assume(measure(weight).sparsity < 0.25)
-    assert detect(weight) == Pattern(Format.DENSE)
+    assert detect(weight) == Pattern(PatternKind.DENSE)
 
 
-def test_formats_restrict_the_choice():
+def test_allowed_kinds_restrict_the_choice():
     rng = np.random.default_rng(0)
     keep = np.argsort(rng.random((16, 4, 4)), axis=2)[:, :, :2]
     mask = np.zeros((16, 4, 4), bool)
     np.put_along_axis(mask, keep, True, axis=2)
     weight = values(rng, (16, 16)) * mask.reshape(16, 16)
-    assert choose_pattern(measure(weight), 0.25, ALL) == Pattern(Format.NM, n=2, m=4)
-    assert choose_pattern(measure(weight), 0.25, frozenset({Format.CSR})) == Pattern(Format.CSR)
-    assert choose_pattern(measure(weight), 0.25, frozenset()) == Pattern(Format.DENSE)
+    assert detect(weight) == Pattern(PatternKind.NM, n=2, m=4)
+    assert detect(weight, kinds=frozenset({PatternKind.CSR})) == Pattern(PatternKind.CSR)
+    assert detect(weight, kinds=frozenset()) == Pattern(PatternKind.DENSE)
 
 
 def test_requested_patterns_are_checked():
@@ -145,18 +159,3 @@ def test_pattern_text_round_trips(text):
 def test_bad_pattern_text(text):
     with pytest.raises(ValueError, match="unknown sparsity pattern"):
         Pattern.parse(text)
-
-
-@settings(max_examples=60, deadline=None)
-@given(seed=seeds, fmt=st.sampled_from(["csr", "bsr4", "bsr8", "2:4", "1:4", "4:8", "channels"]), rows=st.integers(1, 6), cols=st.integers(1, 6), density=st.floats(0.0, 1.0))
-def test_packing_round_trips(seed, fmt, rows, cols, density):
-    pattern = Pattern.parse(fmt)
-    unit = pattern.block or pattern.m or 1
-    shape = (rows * (pattern.block or 1), cols * unit)
-    rng = np.random.default_rng(seed)
-    weight = values(rng, shape) * (rng.random(shape) < density)
-    if pattern.format is Format.NM:  # make it N:M
-        groups = weight.reshape(shape[0], -1, pattern.m)
-        groups[:, :, pattern.n :] = 0
-    packed = pack(weight, pattern)
-    assert np.array_equal(unpack(packed, pattern, shape), weight)

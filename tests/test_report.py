@@ -18,24 +18,31 @@ def test_report_of_a_model_pruned_three_ways(tmp_path):
     compiled = sparsile.compile(model, args)
     report = compiled.report
     assert [layer.name for layer in report] == [f"layers.{i}.weight" for i in range(4)]
-    assert [layer.format for layer in report] == ["csr", "2:4", "bsr16", "channels"]
+    assert [layer.pattern for layer in report] == ["csr", "2:4", "bsr16", "channels"]
+    # The storage that runs: a format holding the pattern, or dense with the reason.
+    holds = {"csr": {"csr"}, "2:4": {"nm", "csr"}, "bsr16": {"bsr", "csr"}, "channels": {"channels"}}
+    for layer in report:
+        assert layer.format in holds[layer.pattern] or (layer.format == "dense" and layer.fallback.startswith("predicted"))
+    assert report["layers.0"].format == "csr" and report["layers.3"].format == "channels"
     assert abs(report["layers.0"].density - 0.1) < 1e-3 and report["layers.3"].density == 0.5
     assert report["layers.3"].detected == "channels; 32/64 rows empty"
     for layer in report:
-        assert layer.sparse_flops < layer.dense_flops
+        assert layer.sparse_flops < layer.dense_flops or layer.format == "dense"
         assert layer.speedup in ("none", "small", "moderate", "large")
     filecheck(
         report.table(),
-        "CHECK: layer{{ +}}shape{{ +}}density{{ +}}detected{{ +}}format{{ +}}by\n"
-        "CHECK: layers.0.weight  512x256  0.100    csr{{ +}}csr{{ +}}detected\n"
+        "CHECK: layer{{ +}}shape{{ +}}density{{ +}}detected{{ +}}pattern{{ +}}by{{ +}}stored as\n"
+        "CHECK: layers.0.weight  512x256  0.100    csr{{ +}}csr{{ +}}detected{{ +}}csr\n"
         "CHECK: layers.1.weight  512x512  0.500    2:4{{ +}}2:4{{ +}}detected\n"
         "CHECK: layers.2.weight  256x512  0.250    bsr16{{.*}}bsr16{{ +}}detected\n"
-        "CHECK: layers.3.weight  64x256   0.500    channels; 32/64 rows empty{{ +}}channels{{ +}}detected\n",
+        "CHECK: layers.3.weight  64x256   0.500    channels; 32/64 rows empty{{ +}}channels{{ +}}detected{{ +}}channels\n"
+        "CHECK: layers.0.weight: csr: CSR, 16-bit columns\n",
     )
     # The report travels in the manifest and comes back from a saved artifact.
     directory = compiled.save(tmp_path / "art")
     layers = json.loads((directory / "manifest.json").read_text())["layers"]
-    assert [row["format"] for row in layers] == ["csr", "2:4", "bsr16", "channels"]
+    assert [row["pattern"] for row in layers] == ["csr", "2:4", "bsr16", "channels"]
+    assert [row["format"] for row in layers] == [layer.format for layer in report]
     assert sparsile.load(directory).report.table() == report.table()
     torch.testing.assert_close(compiled(*args), model(*args).detach(), rtol=1e-4, atol=1e-5)
 
@@ -58,7 +65,7 @@ def test_html_has_one_image_per_sparse_layer(tmp_path):
 def test_dense_layers_get_no_image(tmp_path, models):
     model, args = models.mlp()
     report = sparsile.analyze(model, args)
-    assert {layer.format for layer in report} == {"dense"}
+    assert {layer.pattern for layer in report} == {"dense"}
     assert "<img" not in report.write_html(tmp_path / "dense.html").read_text()
 
 
@@ -66,14 +73,14 @@ def test_cli_report_prints_the_right_pattern_for_every_layer(tmp_path):
     result = run_cli("report", "examples/pruned_models.py:encoder_block", "--html", str(tmp_path / "r.html"), check=True)
     filecheck(
         result.stdout,
-        "CHECK: qkv.weight{{ +}}384x128{{ +}}0.500{{ +}}2:4{{ +}}2:4\n"
-        "CHECK: proj.weight{{ +}}128x128{{ +}}0.250{{ +}}bsr16{{ +}}bsr16\n"
-        "CHECK: fc1.weight{{ +}}512x128{{ +}}0.500{{ +}}channels; 256/512 rows empty{{ +}}channels\n"
-        "CHECK: fc2.weight{{ +}}128x512{{ +}}0.100{{ +}}csr{{ +}}csr\n"
+        "CHECK: qkv.weight{{ +}}384x128{{ +}}0.500{{ +}}2:4{{ +}}2:4{{ +}}detected{{ +}}{{csr|nm|dense \\(fallback\\)}}\n"
+        "CHECK: proj.weight{{ +}}128x128{{ +}}0.250{{ +}}bsr16{{ +}}bsr16{{ +}}detected{{ +}}{{csr|dense \\(fallback\\)}}\n"
+        "CHECK: fc1.weight{{ +}}512x128{{ +}}0.500{{ +}}channels; 256/512 rows empty{{ +}}channels{{ +}}detected{{ +}}channels\n"
+        "CHECK: fc2.weight{{ +}}128x512{{ +}}0.100{{ +}}csr{{ +}}csr{{ +}}detected{{ +}}csr\n"
         "CHECK: HTML report: {{.*}}r.html\n",
     )
     result = run_cli("report", "examples/pruned_models.py:mlp", "--sparsity", "layers.1=csr", check=True)
-    assert re.search(r"layers.1.weight\s+512x512\s+0.500\s+2:4\s+csr\s+override", result.stdout)
+    assert re.search(r"layers.1.weight\s+512x512\s+0.500\s+2:4\s+csr\s+override\s+csr\s", result.stdout)
 
 
 def test_cli_report_of_an_artifact(tmp_path):

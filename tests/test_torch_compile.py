@@ -60,12 +60,13 @@ def test_pruned_weights_are_detected_and_options_reach_the_compiler():
     pruning.magnitude(model.layers[0], 0.9)
     compiled_call(model, args, options={"sparsity": {"layers.2": "csr"}, "target": "cpu"})
     manifest = json.loads((Path(os.environ["SPARSILE_CACHE_DIR"]) / stats.keys[-1] / "manifest.json").read_text())
-    formats = {row["name"]: (row["format"], row["source"]) for row in manifest["layers"]}
-    assert formats == {
+    patterns = {row["name"]: (row["pattern"], row["source"]) for row in manifest["layers"]}
+    assert patterns == {
         "layers.0.weight": ("csr", "detected"),
         "layers.1.weight": ("2:4", "detected"),
         "layers.2.weight": ("csr", "override"),
     }
+    assert {row["name"]: row["format"] for row in manifest["layers"]}["layers.2.weight"] == "csr"
 
 
 class WithUnsupported(torch.nn.Module):

@@ -6,13 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..diagnostics import DiagnosticCollector, Diag
 from ..errors import MLIRParseError, PipelineError, SparsileError
-from ..mlir import new_context, to_text
-from ..pass_runner import PassRunner
-from ..parsing import parse_module
-from ..passes.registry import parse_pipeline, pass_class, pass_names
-from ..verify_diagnostics import parse_expectations, verify
+from ..passes.registry import parse_pipeline, pass_names, pass_summary
 
 SPLIT_MARKER = "// -----"
 
@@ -33,9 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.list_passes:
         for name in pass_names():
-            print(f"  {name:<24} {pass_class(name).summary()}")
+            print(f"  {name:<24} {pass_summary(name)}")
         print("  (any upstream MLIR pass, e.g. canonicalize or func.func(cse), is accepted too)")
         return 0
+    from ..mlir import new_context
+
     parse_pipeline(args.passes, new_context())  # a bad pipeline is reported before any input is read
     source_name = "<stdin>" if args.file == "-" else args.file
     text = sys.stdin.read() if args.file == "-" else _read(args.file)
@@ -76,6 +73,12 @@ def _split(text: str) -> list[tuple[int, str]]:
 
 def _process(chunk: str, first_line: int, source_name: str, args: argparse.Namespace) -> tuple[str | None, bool]:
     """Run the pipeline on one chunk; returns (printed IR or None, success)."""
+    from ..diagnostics import Diag, DiagnosticCollector
+    from ..mlir import new_context, to_text
+    from ..parsing import parse_module
+    from ..pass_runner import PassRunner
+    from ..verify_diagnostics import parse_expectations, verify
+
     ctx = new_context()
     collector = DiagnosticCollector(ctx, source_name) if args.verify_diagnostics else None
     # Blank lines in front keep diagnostics on the line numbers of the whole file.

@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..artifact import load
+    from ..runtime import load
 
     model = load(args.artifact)
     inputs = [_load_npy(path) for path in args.input]

@@ -1,12 +1,11 @@
 // RUN: sparsile opt -p form-kernels,canonicalize --split-input-file %s | filecheck %s
 
-// CSR: values, column indices and row offsets become constants of the kernel op.
+// A sparse matmul becomes a kernel whose storage is the weight constant itself (format
+// dense: schedule packs it); the pattern comes from the encoding, read through EncodingAttr.
 // CHECK-LABEL: func.func @csr
 // CHECK-SAME: (%[[X:.*]]: tensor<2x4xf32>)
-// CHECK-DAG: %[[V:.*]] = arith.constant dense<[1.000000e+00, 2.000000e+00, 3.000000e+00]> : tensor<3xf32>
-// CHECK-DAG: %[[C:.*]] = arith.constant dense<[0, 3, 1]> : tensor<3xi32>
-// CHECK-DAG: %[[O:.*]] = arith.constant dense<[0, 2, 2, 3]> : tensor<4xi32>
-// CHECK: %[[Y:.*]] = "sparsile.csr_matmul"(%[[X]], %[[V]], %[[C]], %[[O]]) {epilogue = "none", in_features = 4 : i64, layer = "w", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>, out_features = 3 : i64, scale = 1.000000e+00 : f32, sparsile.sparsity = {batch_rows{{.*}}format = "csr"{{.*}}index_bytes = 28 : i64{{.*}}source = "declared", stored_values = 3 : i64
+// CHECK: %[[W:.*]] = arith.constant {sparsile.name = "w"} dense<{{.*}}> : tensor<3x4xf32>
+// CHECK: %[[Y:.*]] = "sparsile.matmul"(%[[X]], %[[W]]) {epilogue = "none", format = "dense", in_features = 4 : i64, layer = "w", operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>, out_features = 3 : i64, params = {}, pattern = "csr", scale = 1.000000e+00 : f32, sparsile.sparsity = {{{.*}}source = "declared"{{.*}}}, tiles = {}} : (tensor<2x4xf32>, tensor<3x4xf32>) -> tensor<2x3xf32>
 // CHECK-NOT: linalg.matmul
 // CHECK-NOT: sparse_tensor.convert
 // CHECK: return %[[Y]]
@@ -26,11 +25,9 @@ func.func @csr(%x: tensor<2x4xf32>) -> tensor<2x3xf32> {
 
 // -----
 
-// 2:4: kept values and their i8 positions inside each group of four.
+// 2:4 (structured[2, 4] levels).
 // CHECK-LABEL: func.func @nm
-// CHECK-DAG: arith.constant dense<{{\[}}[1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00], [5.000000e+00, 6.000000e+00, 7.000000e+00, 8.000000e+00]]> : tensor<2x4xf32>
-// CHECK-DAG: arith.constant dense<{{\[}}[0, 1, 1, 3], [2, 3, 0, 2]]> : tensor<2x4xi8>
-// CHECK: "sparsile.nm_matmul"({{.*}}) {{.*}}m = 4 : i64, n = 2 : i64
+// CHECK: "sparsile.matmul"({{.*}}) {{.*}}format = "dense"{{.*}}pattern = "2:4"
 func.func @nm(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
   %w = arith.constant {sparsile.name = "w"} dense<[[1.0, 2.0, 0.0, 0.0, 0.0, 3.0, 0.0, 4.0],
     [0.0, 0.0, 5.0, 6.0, 7.0, 0.0, 8.0, 0.0]]> : tensor<2x8xf32>
@@ -46,12 +43,9 @@ func.func @nm(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
 
 // -----
 
-// 2x2 blocks: one block per block row here.
+// 2x2 blocks (the floordiv 2 of the dimension-to-level map).
 // CHECK-LABEL: func.func @bsr
-// CHECK-DAG: arith.constant dense<[0, 1]> : tensor<2xi32>
-// CHECK-DAG: arith.constant dense<[0, 1, 2]> : tensor<3xi32>
-// CHECK-DAG: arith.constant dense<{{.*}}> : tensor<2x2x2xf32>
-// CHECK: "sparsile.bsr_matmul"({{.*}}) {block = 2 : i64
+// CHECK: "sparsile.matmul"({{.*}}) {{.*}}format = "dense"{{.*}}pattern = "bsr2"
 func.func @bsr(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
   %w = arith.constant {sparsile.name = "w"} dense<[[1.0, 2.0, 0.0, 0.0],
     [3.0, 4.0, 0.0, 0.0],
@@ -69,12 +63,9 @@ func.func @bsr(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
 
 // -----
 
-// Channels: the kept rows x columns sub-matrix and the kept indices.
+// Channels (a compressed outer level over a dense inner one).
 // CHECK-LABEL: func.func @channels
-// CHECK-DAG: arith.constant dense<{{\[}}[1.000000e+00, 2.000000e+00, 3.000000e+00], [4.000000e+00, 5.000000e+00, 6.000000e+00]]> : tensor<2x3xf32>
-// CHECK-DAG: arith.constant dense<[0, 2]> : tensor<2xi32>
-// CHECK-DAG: arith.constant dense<[0, 1, 2]> : tensor<3xi32>
-// CHECK: "sparsile.channel_matmul"
+// CHECK: "sparsile.matmul"({{.*}}) {{.*}}format = "dense"{{.*}}pattern = "channels"
 func.func @channels(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
   %w = arith.constant {sparsile.name = "w"} dense<[[1.0, 2.0, 3.0],
     [0.0, 0.0, 0.0],

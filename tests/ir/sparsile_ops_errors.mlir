@@ -1,65 +1,125 @@
 // RUN: sparsile opt --split-input-file --verify-diagnostics %s
 
-// The verifiers of the sparsile kernel ops reject inconsistent packings.
+// The kernel op's verifier checks its shapes and asks the storage format about its storage.
 
 func.func @offsets(%x: tensor<2x8xf32>) -> tensor<2x4xf32> {
   %v = arith.constant dense<[1.0, 2.0, 3.0]> : tensor<3xf32>
   %c = arith.constant dense<[0, 5, 7]> : tensor<3xi32>
   %o = arith.constant dense<[0, 1, 1, 2]> : tensor<4xi32>
-  // expected-error @+1 {{'sparsile.csr_matmul' row_offsets [4] must be [out_features + 1]}}
-  %y = "sparsile.csr_matmul"(%x, %v, %c, %o) {out_features = 4 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>} : (tensor<2x8xf32>, tensor<3xf32>, tensor<3xi32>, tensor<4xi32>) -> tensor<2x4xf32>
+  // expected-error @+1 {{'sparsile.matmul' storage 'offsets' must be [5], got [4]}}
+  %y = "sparsile.matmul"(%x, %v, %c, %o) {format = "csr", pattern = "csr", params = {kc = 8 : i64, col_bits = 32 : i64}, tiles = {}, out_features = 4 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<3xf32>, tensor<3xi32>, tensor<4xi32>) -> tensor<2x4xf32>
   return %y : tensor<2x4xf32>
 }
 
 // -----
 
+func.func @column_out_of_range(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
+  %v = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %c = arith.constant dense<[0, 9]> : tensor<2xi32>
+  %o = arith.constant dense<[0, 1, 2]> : tensor<3xi32>
+  // expected-error @+1 {{'sparsile.matmul' storage 'cols' holds a column outside its 8-column chunk or beyond in_features = 8}}
+  %y = "sparsile.matmul"(%x, %v, %c, %o) {format = "csr", pattern = "csr", params = {kc = 8 : i64, col_bits = 32 : i64}, tiles = {}, out_features = 2 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<2xf32>, tensor<2xi32>, tensor<3xi32>) -> tensor<2x2xf32>
+  return %y : tensor<2x2xf32>
+}
+
+// -----
+
+func.func @column_width(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
+  %v = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %c = arith.constant dense<[0, 1]> : tensor<2xi32>
+  %o = arith.constant dense<[0, 1, 2]> : tensor<3xi32>
+  // expected-error @+1 {{'sparsile.matmul' storage 'cols' must hold i16, not i32}}
+  %y = "sparsile.matmul"(%x, %v, %c, %o) {format = "csr", pattern = "csr", params = {kc = 8 : i64, col_bits = 16 : i64}, tiles = {}, out_features = 2 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<2xf32>, tensor<2xi32>, tensor<3xi32>) -> tensor<2x2xf32>
+  return %y : tensor<2x2xf32>
+}
+
+// -----
+
+func.func @csr_params(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
+  %v = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %c = arith.constant dense<[0, 1]> : tensor<2xi32>
+  %o = arith.constant dense<[0, 1, 2]> : tensor<3xi32>
+  // expected-error @+1 {{'sparsile.matmul' with format 'csr' needs params kc > 0 and col_bits 16 or 32}}
+  %y = "sparsile.matmul"(%x, %v, %c, %o) {format = "csr", pattern = "csr", params = {}, tiles = {}, out_features = 2 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<2xf32>, tensor<2xi32>, tensor<3xi32>) -> tensor<2x2xf32>
+  return %y : tensor<2x2xf32>
+}
+
+// -----
+
 func.func @input_width(%x: tensor<2x6xf32>) -> tensor<2x2xf32> {
-  %v = arith.constant dense<1.0> : tensor<2x4xf32>
-  %p = arith.constant dense<0> : tensor<2x4xi8>
-  // expected-error @+1 {{'sparsile.nm_matmul' input [2, 6] must end in in_features = 8}}
-  %y = "sparsile.nm_matmul"(%x, %v, %p) {out_features = 2 : i64, in_features = 8 : i64, n = 2 : i64, m = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<2x6xf32>, tensor<2x4xf32>, tensor<2x4xi8>) -> tensor<2x2xf32>
+  %w = arith.constant dense<1.0> : tensor<2x8xf32>
+  // expected-error @+1 {{'sparsile.matmul' input [2, 6] must end in in_features = 8}}
+  %y = "sparsile.matmul"(%x, %w) {format = "dense", pattern = "dense", params = {}, tiles = {}, out_features = 2 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<2x6xf32>, tensor<2x8xf32>) -> tensor<2x2xf32>
   return %y : tensor<2x2xf32>
 }
 
 // -----
 
 func.func @epilogue(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
-  %v = arith.constant dense<1.0> : tensor<2x4xf32>
-  %p = arith.constant dense<0> : tensor<2x4xi8>
-  // expected-error @+1 {{'sparsile.nm_matmul' has unknown epilogue 'swish'; expected one of none, relu, gelu, gelu_tanh, silu}}
-  %y = "sparsile.nm_matmul"(%x, %v, %p) {out_features = 2 : i64, in_features = 8 : i64, n = 2 : i64, m = 4 : i64, epilogue = "swish", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>} : (tensor<2x8xf32>, tensor<2x4xf32>, tensor<2x4xi8>) -> tensor<2x2xf32>
+  %w = arith.constant dense<1.0> : tensor<2x8xf32>
+  // expected-error @+1 {{'sparsile.matmul' has unknown epilogue 'swish'; expected one of none, relu, gelu, gelu_tanh, silu}}
+  %y = "sparsile.matmul"(%x, %w) {format = "dense", pattern = "dense", params = {}, tiles = {}, out_features = 2 : i64, in_features = 8 : i64, epilogue = "swish", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x2xf32>
   return %y : tensor<2x2xf32>
 }
 
 // -----
 
-func.func @block(%x: tensor<2x8xf32>) -> tensor<2x6xf32> {
+func.func @unknown_format(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
+  %w = arith.constant dense<1.0> : tensor<2x8xf32>
+  // expected-error @+1 {{'sparsile.matmul' unknown storage format 'ell'; formats: bsr, channels, csr, dense, nm}}
+  %y = "sparsile.matmul"(%x, %w) {format = "ell", pattern = "csr", params = {}, tiles = {}, out_features = 2 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x2xf32>
+  return %y : tensor<2x2xf32>
+}
+
+// -----
+
+func.func @block_shape(%x: tensor<2x8xf32>) -> tensor<2x6xf32> {
   %v = arith.constant dense<1.0> : tensor<1x4x4xf32>
   %c = arith.constant dense<0> : tensor<1xi32>
-  %o = arith.constant dense<0> : tensor<2xi32>
-  // expected-error @+1 {{'sparsile.bsr_matmul' block 4 must divide the weight shape [6, 8]}}
-  %y = "sparsile.bsr_matmul"(%x, %v, %c, %o) {out_features = 6 : i64, in_features = 8 : i64, block = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>} : (tensor<2x8xf32>, tensor<1x4x4xf32>, tensor<1xi32>, tensor<2xi32>) -> tensor<2x6xf32>
+  %o = arith.constant dense<[0, 1]> : tensor<2xi32>
+  // expected-error @+1 {{'sparsile.matmul' with format 'bsr' needs params block dividing the weight shape [6, 8]}}
+  %y = "sparsile.matmul"(%x, %v, %c, %o) {format = "bsr", pattern = "bsr4", params = {block = 4 : i64}, tiles = {}, out_features = 6 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<1x4x4xf32>, tensor<1xi32>, tensor<2xi32>) -> tensor<2x6xf32>
   return %y : tensor<2x6xf32>
 }
 
 // -----
 
+func.func @nm_positions(%x: tensor<1x4xf32>) -> tensor<1x16xf32> {
+  %v = arith.constant dense<1.0> : tensor<1x1x2x16xf32>
+  %p = arith.constant dense<1> : tensor<1x1x2x16xi8>
+  // expected-error @+1 {{'sparsile.matmul' storage 'positions' must hold two increasing slots in 0..3 per group of four}}
+  %y = "sparsile.matmul"(%x, %v, %p) {format = "nm", pattern = "2:4", params = {n = 2 : i64, m = 4 : i64, lanes = 16 : i64}, tiles = {}, out_features = 16 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0>} : (tensor<1x4xf32>, tensor<1x1x2x16xf32>, tensor<1x1x2x16xi8>) -> tensor<1x16xf32>
+  return %y : tensor<1x16xf32>
+}
+
+// -----
+
 func.func @bias(%x: tensor<1x2xf32>, %b: tensor<3xf32>) -> tensor<1x2xf32> {
-  %v = arith.constant dense<1.0> : tensor<2x2xf32>
+  %v = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
   %r = arith.constant dense<[0, 1]> : tensor<2xi32>
   %c = arith.constant dense<[0, 1]> : tensor<2xi32>
-  // expected-error @+1 {{'sparsile.channel_matmul' bias [3] must be [2]}}
-  %y = "sparsile.channel_matmul"(%x, %v, %r, %c, %b) {out_features = 2 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0>} : (tensor<1x2xf32>, tensor<2x2xf32>, tensor<2xi32>, tensor<2xi32>, tensor<3xf32>) -> tensor<1x2xf32>
+  // expected-error @+1 {{'sparsile.matmul' bias [3] must be [2]}}
+  %y = "sparsile.matmul"(%x, %v, %r, %c, %b) {format = "channels", pattern = "channels", params = {}, tiles = {}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 1, 0>} : (tensor<1x2xf32>, tensor<2x2xf32>, tensor<2xi32>, tensor<2xi32>, tensor<3xf32>) -> tensor<1x2xf32>
   return %y : tensor<1x2xf32>
 }
 
 // -----
 
-func.func @index_type(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
-  %v = arith.constant dense<1.0> : tensor<2x2xf32>
+func.func @channel_indices(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
+  %v = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
   %r = arith.constant dense<[0.0, 1.0]> : tensor<2xf32>
   %c = arith.constant dense<[0, 1]> : tensor<2xi32>
-  // expected-error @+1 {{'sparsile.channel_matmul' rows must hold i8 or i32 indices, not f32}}
-  %y = "sparsile.channel_matmul"(%x, %v, %r, %c) {out_features = 2 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0>} : (tensor<1x2xf32>, tensor<2x2xf32>, tensor<2xf32>, tensor<2xi32>) -> tensor<1x2xf32>
+  // expected-error @+1 {{'sparsile.matmul' storage 'rows' must hold i32, not f32}}
+  %y = "sparsile.matmul"(%x, %v, %r, %c) {format = "channels", pattern = "channels", params = {}, tiles = {}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<1x2xf32>, tensor<2x2xf32>, tensor<2xf32>, tensor<2xi32>) -> tensor<1x2xf32>
+  return %y : tensor<1x2xf32>
+}
+
+// -----
+
+func.func @storage_count(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
+  %v = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
+  %r = arith.constant dense<[0, 1]> : tensor<2xi32>
+  // expected-error @+1 {{'sparsile.matmul' with format 'channels' takes 3 storage operands (values, rows, cols), got 2}}
+  %y = "sparsile.matmul"(%x, %v, %r) {format = "channels", pattern = "channels", params = {}, tiles = {}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0>} : (tensor<1x2xf32>, tensor<2x2xf32>, tensor<2xi32>) -> tensor<1x2xf32>
   return %y : tensor<1x2xf32>
 }

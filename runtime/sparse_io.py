@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ArgumentError
-from .manifest import TensorSpec
+from ..errors import ArgumentError
+from ..manifest import TensorSpec
 
 _LAYOUT_NAMES = {"csr": "sparse_csr", "coo": "sparse_coo", "bsr": "sparse_bsr"}
 

@@ -1,0 +1,101 @@
+"""Reading the sparsity report off the IR of the ``annotated`` or ``kernels`` stage.
+
+A kernel op's row measures its storage (the bytes of its storage operands, the
+values its format streams, the mask its format unpacks); a weight constant that
+``detect-sparsity`` recorded but no kernel took (a dense fallback, or the
+``annotated`` stage) is measured as the dense constant it is.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+
+from .constants import constant_array
+from .mlir import ir
+from .passes import sparsity_attr
+from .passes.ir_query import walk_ops
+from .passes.kernel_ops import Kernel, is_kernel
+from .report import LayerReport, SparsityReport, speedup_class
+
+MAP_CELLS = 64
+
+
+def collect(module: ir.Module) -> SparsityReport:
+    """The report of a module in the ``kernels`` stage (or ``annotated``: no kernels yet)."""
+    layers: list[tuple[int, LayerReport]] = []
+    for op in walk_ops(module.operation):
+        record = sparsity_attr.read(op)
+        if record is None:
+            continue
+        if is_kernel(op):
+            row = _kernel_row(Kernel(op), record)
+        elif op.name == "arith.constant":
+            row = _constant_row(op, record)
+        else:
+            continue
+        if row is not None:
+            layers.append((int(record.get("order", 0)), row))
+    return SparsityReport([layer for _, layer in sorted(layers, key=lambda item: item[0])])
+
+
+def _kernel_row(kernel: Kernel, record: dict[str, Any]) -> LayerReport | None:
+    storage = kernel.storage_arrays()
+    if storage is None:
+        return None
+    fmt = kernel.format
+    weight = fmt.unpack(storage, kernel.params, kernel.shape)
+    stored = fmt.stored_values(storage, kernel.params)
+    stored_bytes = float(sum(a.nbytes for a in storage.values()))
+    return _row(record, weight, fmt.name, fmt.describe(kernel.params), stored, stored_bytes)
+
+
+def _constant_row(op: ir.Operation, record: dict[str, Any]) -> LayerReport | None:
+    array = constant_array(op)
+    if array is not None and record.get("reduction_dim", 1) == 0:
+        array = array.T
+    weight = None if array is None else np.asarray(array).reshape(record["out_features"], -1)
+    size = record["out_features"] * record["in_features"]
+    nbytes = float(array.nbytes) if array is not None else float(record.get("stored_bytes", 4 * size))
+    fmt = record.get("format", record["pattern"])
+    return _row(record, weight, fmt, "", size if fmt == "dense" else int(record.get("density", 1.0) * size), nbytes)
+
+
+def _row(record: dict[str, Any], weight: np.ndarray | None, fmt: str, storage: str, stored: int, stored_bytes: float) -> LayerReport:
+    out_f, in_f, rows = record["out_features"], record["in_features"], record["batch_rows"]
+    element_bytes = weight.dtype.itemsize if weight is not None else 4
+    predicted, dense_predicted = float(record.get("predicted_us", 0.0)), float(record.get("dense_predicted_us", 0.0))
+    speedup = dense_predicted / predicted if predicted else 1.0
+    return LayerReport(
+        name=record["layer"],
+        shape=(out_f, in_f),
+        density=record["density"],
+        detected=record["detected"],
+        pattern=record["pattern"],
+        format=fmt,
+        source=record["source"],
+        dense_flops=2.0 * rows * out_f * in_f,
+        sparse_flops=2.0 * rows * stored,
+        dense_bytes=float(element_bytes * out_f * in_f),
+        sparse_bytes=stored_bytes,
+        speedup=speedup_class(speedup),
+        storage=storage,
+        predicted_us=predicted,
+        dense_predicted_us=dense_predicted,
+        fallback=record.get("fallback", ""),
+        density_map=_density_map(weight) if weight is not None else {},
+    )
+
+
+def _density_map(weight: np.ndarray) -> dict[str, Any]:
+    """The fraction of nonzeros per cell of an at most MAP_CELLS x MAP_CELLS grid, as uint8 in base64."""
+    mask = (weight != 0).astype(np.float32)
+    rows, cols = mask.shape
+    fy, fx = -(-rows // MAP_CELLS), -(-cols // MAP_CELLS)
+    padded = np.zeros((-(-rows // fy) * fy, -(-cols // fx) * fx), np.float32)
+    padded[:rows, :cols] = mask
+    cells = padded.reshape(padded.shape[0] // fy, fy, padded.shape[1] // fx, fx).mean(axis=(1, 3))
+    data = np.round(cells * 255).astype(np.uint8)
+    return {"shape": list(data.shape), "data": base64.b64encode(data.tobytes()).decode()}

@@ -1,0 +1,145 @@
+"""What a storage format is: the interface every module of :mod:`sparsile.passes.formats` implements.
+
+A format owns, for the weights it stores:
+
+- *detection*, if it is the home of a pattern kind (``kind``): :meth:`detect` names
+  the pattern in a measured weight, :meth:`violation` says why a requested one does
+  not hold;
+- *storage*: :meth:`plan` picks the layout parameters and tiles for a target and a
+  number of input rows (None: the format cannot run there), :meth:`pack` and
+  :meth:`unpack` convert a dense ``[out, in]`` weight, :meth:`storage_problem` checks
+  the operands of a ``sparsile.matmul`` for the verifier;
+- *cost*: :meth:`seconds`, the predicted time as a sympy expression of the rows ``M``;
+- *lowering* per target family (``cpu``, ``gpu``, ``vulkan``, ``native``): :meth:`lower`
+  emits IR that reads the kernel's storage operands as they are;
+- *report*: :meth:`describe` says in a few words how the weight is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ...dialects.patterns import Pattern, PatternKind
+
+from ...mlir import ir
+
+if TYPE_CHECKING:
+    import sympy
+
+    from ..kernel_ops import Kernel
+    from ..pattern_detection import SparsityStats
+
+TARGET_FAMILIES = ("cpu", "gpu", "vulkan", "native")
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """Seconds per stored value, and per stored value and input row: ``stored * (per_value + per_row * M)``."""
+
+    per_value: float
+    per_row: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A format's choice for one weight on one target: layout parameters and kernel tiles."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    tiles: dict[str, Any] = field(default_factory=dict)
+
+
+class StorageFormat:
+    """Base class of the storage formats (one instance per format module, named ``FORMAT``)."""
+
+    #: The name kernel ops carry in their ``format`` attribute.
+    name: ClassVar[str] = ""
+    #: The pattern kind whose detection lives in this format (None for storage-only formats).
+    kind: ClassVar[PatternKind | None] = None
+    #: Detection order among the home formats: lower is tried first.
+    detect_priority: ClassVar[int] = 100
+    #: The target families :meth:`lower` supports.
+    targets: ClassVar[frozenset[str]] = frozenset()
+    #: Default cost coefficients (llvm-cpu, 2 threads, AVX-512).
+    coefficients: ClassVar[Coefficients] = Coefficients(0.0, 0.0)
+
+    # --- detection --------------------------------------------------------------------------
+    def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
+        """The pattern of this format's kind that ``mask`` (``[out, red]``) has, or None."""
+        return None
+
+    def violation(self, mask: np.ndarray, pattern: Pattern, channel_group: int) -> str | None:
+        """Why ``mask`` does not have ``pattern`` (of this format's kind), or None when it does."""
+        return None
+
+    # --- storage ----------------------------------------------------------------------------
+    def holds(self, pattern: Pattern) -> bool:
+        """Whether this format can store weights of ``pattern``."""
+        raise NotImplementedError
+
+    def plan(self, pattern: Pattern, weight: np.ndarray, rows: int, target: str) -> Plan | None:
+        """Parameters and tiles for ``weight`` at ``rows`` input rows on ``target``; None if it cannot run there."""
+        raise NotImplementedError
+
+    def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
+        """The names of the storage operands, in operand order."""
+        raise NotImplementedError
+
+    def pack(self, weight: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The storage arrays of a dense ``[out, in]`` weight."""
+        raise NotImplementedError
+
+    def unpack(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
+        """The dense ``[out, in]`` weight of ``storage`` (exact inverse of :meth:`pack`)."""
+        raise NotImplementedError
+
+    def expected_storage(self, kernel: Kernel) -> list[tuple[str, list[int] | None, tuple[str, ...]]]:
+        """(name, shape or None for any 1-D length, allowed element types) per storage operand."""
+        raise NotImplementedError
+
+    def storage_problem(self, kernel: Kernel) -> str | None:
+        """What is wrong with the kernel's storage operands, or None."""
+        values = kernel.storage_operands
+        expected = self.expected_storage(kernel)
+        if len(values) != len(expected):
+            names = ", ".join(name for name, _, _ in expected)
+            return f"with format '{self.name}' takes {len(expected)} storage operands ({names}), got {len(values)}"
+        for value, (name, shape, elements) in zip(values, expected):
+            t = ir.RankedTensorType(value.type)
+            got = list(t.shape)
+            element = str(t.element_type)
+            if shape is None and len(got) != 1:
+                return f"storage '{name}' must be 1-D, got {got}"
+            if shape is not None and got != shape:
+                return f"storage '{name}' must be {shape}, got {got}"
+            if element not in elements:
+                return f"storage '{name}' must hold {' or '.join(elements)}, not {element}"
+        storage = kernel.storage_arrays()
+        return None if storage is None else self.content_problem(storage, kernel.params, kernel.shape)
+
+    def content_problem(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> str | None:
+        """What is wrong with constant storage arrays (indices out of range...), or None."""
+        return None
+
+    # --- cost -------------------------------------------------------------------------------
+    def stored_values(self, storage: dict[str, np.ndarray], params: dict[str, Any]) -> int:
+        """How many weight values the kernel streams (what the cost is proportional to)."""
+        return int(storage["values"].size)
+
+    def seconds(self, storage: dict[str, np.ndarray], params: dict[str, Any]) -> sympy.Expr:
+        """Predicted seconds of one call, as an expression of the input rows ``M``."""
+        from ..cost_model import linear_cost
+
+        return linear_cost(self.stored_values(storage, params), self.coefficients)
+
+    # --- lowering ---------------------------------------------------------------------------
+    def lower(self, kernel: Kernel, target: str) -> ir.Value:
+        """IR computing the kernel (epilogue included) from its storage operands, at the kernel."""
+        raise NotImplementedError
+
+    # --- report -----------------------------------------------------------------------------
+    def describe(self, params: dict[str, Any]) -> str:
+        """How the weight is stored, for the report (``chunked CSR, 16-bit columns``)."""
+        return self.name

@@ -1,0 +1,133 @@
+"""``bsr``: square blocks, stored as block-sparse rows.
+
+Home of the ``bsr<B>`` patterns: a weight whose nonzeros sit in BxB tiles that are
+at least 90% full, for B in 4, 8, 16, 32 (the largest that fits wins). The storage
+is ``values [nb, B, B]`` (the nonzero blocks), ``block_cols [nb]`` and
+``block_row_offsets [out/B + 1]``. It lowers on ``native-cpu`` (a BSR sparse tensor
+for MLIR's sparsifier); on the IREE targets ``schedule`` stores block weights in
+another format, since no block kernel is there yet.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...dialects.patterns import BLOCK_SIZES, Pattern, PatternKind
+from ...mlir import ir
+from ..epilogue_ir import epilogue
+from ..native_sparse import assemble, matmul_transposed
+from .base import Coefficients, Plan, StorageFormat
+
+if TYPE_CHECKING:
+    from ..kernel_ops import Kernel
+    from ..pattern_detection import SparsityStats
+
+#: Nonzero blocks must be at least this full for "bsr<B>".
+BLOCK_FILL = 0.9
+
+
+def block_density(mask: np.ndarray, block: int) -> float:
+    """The fraction of ``block``x``block`` blocks holding at least one nonzero."""
+    rows, cols = mask.shape
+    blocks = mask.reshape(rows // block, block, cols // block, block).any(axis=(1, 3))
+    return float(blocks.mean())
+
+
+class BsrFormat(StorageFormat):
+    """Nonzero BxB blocks with their block columns and block-row offsets."""
+
+    name = "bsr"
+    kind = PatternKind.BSR
+    detect_priority = 20
+    targets = frozenset({"native"})
+    coefficients = Coefficients(700e-12, 30e-12)
+
+    def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
+        rows, cols = mask.shape
+        for block in sorted(BLOCK_SIZES, reverse=True):
+            if rows % block or cols % block:
+                continue
+            occupied = block_density(mask, block)
+            if occupied and stats.density / occupied >= BLOCK_FILL:
+                return Pattern(PatternKind.BSR, block=block)
+        return None
+
+    def violation(self, mask: np.ndarray, pattern: Pattern, channel_group: int) -> str | None:
+        rows, cols = mask.shape
+        if rows % pattern.block or cols % pattern.block:
+            return f"its shape {rows}x{cols} is not a multiple of {pattern.block}x{pattern.block} blocks"
+        return None
+
+    def holds(self, pattern: Pattern) -> bool:
+        return pattern.kind is PatternKind.BSR
+
+    def plan(self, pattern: Pattern, weight: np.ndarray, rows: int, target: str) -> Plan | None:
+        if target not in self.targets or weight.dtype != np.float32:
+            return None
+        return Plan({"block": pattern.block})
+
+    def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
+        return ("values", "block_cols", "block_row_offsets")
+
+    def pack(self, weight: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
+        b = int(params["block"])
+        rows, cols = weight.shape
+        blocks = weight.reshape(rows // b, b, cols // b, b).transpose(0, 2, 1, 3)
+        occupied = (blocks != 0).any(axis=(2, 3))
+        block_rows, block_cols = np.nonzero(occupied)
+        offsets = np.zeros(rows // b + 1, dtype=np.int32)
+        np.cumsum(occupied.sum(axis=1), out=offsets[1:])
+        values = np.ascontiguousarray(blocks[block_rows, block_cols])
+        if not len(values):  # zero-size memrefs are not bindable: one block that is never read
+            values, block_cols = np.zeros((1, b, b), weight.dtype), np.zeros(1, np.int64)
+        return {"values": values, "block_cols": block_cols.astype(np.int32), "block_row_offsets": offsets}
+
+    def unpack(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
+        b = int(params["block"])
+        offsets = storage["block_row_offsets"]
+        count = int(offsets[-1])
+        block_row = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+        dense = np.zeros(shape, dtype=storage["values"].dtype)
+        for value, r, c in zip(storage["values"][:count], block_row, storage["block_cols"][:count]):
+            dense[r * b : (r + 1) * b, c * b : (c + 1) * b] = value
+        return dense
+
+    def expected_storage(self, kernel: Kernel) -> list[tuple[str, list[int] | None, tuple[str, ...]]]:
+        b = int(kernel.params.get("block", 0))
+        values = list(ir.RankedTensorType(kernel.view.values.type).shape)
+        nb = values[0] if values else -1
+        return [("values", [nb, b, b], ("f32",)), ("block_cols", [nb], ("i32",)), ("block_row_offsets", [kernel.out_features // max(b, 1) + 1], ("i32",))]
+
+    def storage_problem(self, kernel: Kernel) -> str | None:
+        b = kernel.params.get("block")
+        rows, cols = kernel.shape
+        if not isinstance(b, int) or b <= 0 or rows % b or cols % b:
+            return f"with format 'bsr' needs params block dividing the weight shape [{rows}, {cols}], got {kernel.params}"
+        return super().storage_problem(kernel)
+
+    def content_problem(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> str | None:
+        b = int(params["block"])
+        offsets = storage["block_row_offsets"].astype(np.int64)
+        if offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] > len(storage["values"]):
+            return "storage 'block_row_offsets' must rise from 0 to at most the number of blocks"
+        cols = storage["block_cols"][: int(offsets[-1])]
+        if np.any(cols < 0) or np.any(cols >= shape[1] // b):
+            return f"storage 'block_cols' holds a block column beyond in_features / {b} = {shape[1] // b}"
+        return None
+
+    def lower(self, kernel: Kernel, target: str) -> ir.Value:
+        storage = kernel.storage_values
+        element = ir.RankedTensorType(kernel.input.type).element_type
+        pattern = Pattern(PatternKind.BSR, block=int(kernel.params["block"]))
+        levels = [storage["block_row_offsets"], storage["block_cols"]]
+        weight = assemble(pattern, kernel.shape, element, levels, storage["values"], 32)
+        acc = matmul_transposed(kernel.input, weight)
+        return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
+
+    def describe(self, params: dict[str, Any]) -> str:
+        return f"BSR, {params.get('block')}x{params.get('block')} blocks"
+
+
+FORMAT = BsrFormat()

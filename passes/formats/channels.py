@@ -1,0 +1,141 @@
+"""``channels``: whole output rows and input columns removed; the kept sub-matrix stored dense.
+
+Home of the ``channels`` pattern (pruned neurons, filters or input channels). The
+storage is the kept sub-matrix ``values [R, C]`` with the kept output rows
+``rows [R]`` and input columns ``cols [C]``. ``compact-structured`` usually removes
+the structure physically (the rows become ``0..R-1`` of a smaller layer); what is
+left lowers as a gather of the kept input columns, a dense matmul and a scatter of
+the kept rows into the full output, on every target.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...dialects.patterns import CHANNELS, Pattern, PatternKind
+from ...mlir import arith, ir, linalg, tensor
+from ..epilogue_ir import epilogue
+from ..ir_build import constant, elementwise, matmul, scalar, transpose
+from .base import TARGET_FAMILIES, Plan, StorageFormat
+from .dense import FLOAT_TYPES, DenseFormat
+
+if TYPE_CHECKING:
+    from ..kernel_ops import Kernel
+    from ..pattern_detection import SparsityStats
+
+#: Kept rows/columns must be at least this full for "channels".
+CHANNEL_FILL = 0.9
+
+
+class ChannelsFormat(StorageFormat):
+    """The kept rows x kept columns of the weight."""
+
+    name = "channels"
+    kind = PatternKind.CHANNELS
+    detect_priority = 10
+    targets = frozenset(TARGET_FAMILIES)
+    coefficients = DenseFormat.coefficients  # dense compute on the kept neurons
+
+    def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
+        if (stats.zero_rows or stats.zero_cols) and stats.kept_fill >= CHANNEL_FILL:
+            return CHANNELS
+        return None
+
+    def violation(self, mask: np.ndarray, pattern: Pattern, channel_group: int) -> str | None:
+        rows, cols = mask.shape
+        empty_rows = not mask.any(axis=1).all()
+        empty_channels = not mask.reshape(rows, cols // channel_group, channel_group).any(axis=(0, 2)).all()
+        return None if empty_rows or empty_channels else "it has no all-zero output rows or input channels"
+
+    def holds(self, pattern: Pattern) -> bool:
+        return pattern.kind is PatternKind.CHANNELS
+
+    def plan(self, pattern: Pattern, weight: np.ndarray, rows: int, target: str) -> Plan | None:
+        return Plan()
+
+    def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
+        return ("values", "rows", "cols")
+
+    def pack(self, weight: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
+        mask = weight != 0
+        rows = np.nonzero(mask.any(axis=1))[0].astype(np.int32)
+        cols = np.nonzero(mask.any(axis=0))[0].astype(np.int32)
+        return {"values": np.ascontiguousarray(weight[np.ix_(rows, cols)]), "rows": rows, "cols": cols}
+
+    def unpack(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
+        values = storage["values"]
+        dense = np.zeros(shape, dtype=values.dtype)
+        dense[np.ix_(storage["rows"], storage["cols"])] = values
+        return dense
+
+    def expected_storage(self, kernel: Kernel) -> list[tuple[str, list[int] | None, tuple[str, ...]]]:
+        values = list(ir.RankedTensorType(kernel.view.values.type).shape)
+        if len(values) != 2:
+            values = [-1, -1]
+        return [("values", values, FLOAT_TYPES), ("rows", [values[0]], ("i32",)), ("cols", [values[1]], ("i32",))]
+
+    def content_problem(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> str | None:
+        for name, limit in (("rows", shape[0]), ("cols", shape[1])):
+            indices = storage[name].astype(np.int64)
+            if len(indices) == 0 or indices[0] < 0 or indices[-1] >= limit or np.any(np.diff(indices) <= 0):
+                return f"storage '{name}' must hold increasing indices below {limit}"
+        return None
+
+    def lower(self, kernel: Kernel, target: str) -> ir.Value:
+        storage = kernel.storage_arrays()
+        if storage is None:
+            raise ValueError("channels storage must be constant to be lowered")
+        out_features, in_features = kernel.shape
+        x = kernel.input
+        kept_rows, kept_cols = storage["rows"], storage["cols"]
+        if not _is_identity(kept_cols, in_features):
+            x = _gather_columns(x, kernel.storage_values["cols"], len(kept_cols))
+        acc = matmul(x, transpose(kernel.storage_values["values"], [1, 0]))
+        if not _is_identity(kept_rows, out_features):
+            acc = _scatter_columns(acc, kept_rows, out_features)
+        return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
+
+    def describe(self, params: dict[str, Any]) -> str:
+        return "kept rows x columns, dense"
+
+
+def _is_identity(indices: np.ndarray, size: int) -> bool:
+    return len(indices) == size and bool(np.all(indices == np.arange(size)))
+
+
+def _gather_columns(x: ir.Value, cols: ir.Value, count: int) -> ir.Value:
+    """``x[:, cols]`` (``[M, K] -> [M, count]``)."""
+    x_type = ir.RankedTensorType(x.type)
+    m = x_type.shape[0]
+    d0, d1 = ir.AffineExpr.get_dim(0), ir.AffineExpr.get_dim(1)
+    result_type = ir.RankedTensorType.get([m, count], x_type.element_type)
+
+    def body(args: list[ir.Value]) -> ir.Value:
+        column = arith.IndexCastOp(ir.IndexType.get(), args[0]).result
+        return tensor.ExtractOp(x, [linalg.IndexOp(0).result, column]).result
+
+    return elementwise([cols], [ir.AffineMap.get(2, 0, [d1])], result_type, body)
+
+
+def _scatter_columns(z: ir.Value, rows: np.ndarray, width: int) -> ir.Value:
+    """``y [M, width]`` with ``y[:, rows] = z`` and zeros elsewhere."""
+    z_type = ir.RankedTensorType(z.type)
+    element = z_type.element_type
+    slot = np.full(width, -1, np.int32)
+    slot[rows] = np.arange(len(rows), dtype=np.int32)
+    d1 = ir.AffineExpr.get_dim(1)
+    result_type = ir.RankedTensorType.get([z_type.shape[0], width], element)
+    i32 = ir.IntegerType.get_signless(32)
+
+    def body(args: list[ir.Value]) -> ir.Value:
+        kept = arith.CmpIOp(arith.CmpIPredicate.sge, args[0], arith.ConstantOp(i32, 0).result).result
+        position = arith.IndexCastOp(ir.IndexType.get(), arith.MaxSIOp(args[0], arith.ConstantOp(i32, 0).result).result).result
+        value = tensor.ExtractOp(z, [linalg.IndexOp(0).result, position]).result
+        return arith.SelectOp(kept, value, scalar(0.0, element)).result
+
+    return elementwise([constant(slot)], [ir.AffineMap.get(2, 0, [d1])], result_type, body)
+
+
+FORMAT = ChannelsFormat()

@@ -1,0 +1,202 @@
+"""``csr``: any pattern as K-chunked CSR, multiplied by hand-written dispatches on the CPU.
+
+Home of the unstructured pattern (the catch-all of detection), and the storage of
+N:M and block weights wherever no kernel of their own applies. The storage is CSR
+cut into chunks of ``kc`` columns and stored chunk-major: ``offsets[c * N + n] ..
+offsets[c * N + n + 1]`` are the entries of row ``n`` in chunk ``c``, ``cols`` their
+absolute column indices (16-bit where K allows, read as unsigned), ``values`` the
+nonzeros. With ``kc >= K`` this is plain CSR, which batch 1 and ``native-cpu`` use.
+
+On ``cpu`` the storage feeds :mod:`sparsile.passes.csr_kernels` as it is: the
+K-blocked dispatch on feature-major activations for several rows, the scalar one
+at batch 1. On ``native-cpu`` it is assembled into a CSR sparse tensor for MLIR's
+sparsifier.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...dialects.patterns import CSR, Pattern, PatternKind
+from ...mlir import ir, tensor
+from ..csr_kernels import BlockedConfig, blocked_config, blocked_csr_kernel, scalar_csr_kernel
+from ..dispatch_markers import dispatch, module_of, unique_symbol
+from ..epilogue_ir import epilogue
+from ..ir_build import transpose
+from ..native_sparse import assemble, matmul_transposed
+from .base import Coefficients, Plan, StorageFormat
+
+if TYPE_CHECKING:
+    from ..kernel_ops import Kernel
+    from ..pattern_detection import SparsityStats
+
+#: The scalar batch-1 kernel's tiles: output rows per workgroup, nonzeros per step, FMA chains.
+SCALAR_TILES = {"rows": 256, "unroll": 8, "chains": 4}
+
+
+class CsrFormat(StorageFormat):
+    """K-chunked CSR with 16- or 32-bit column indices."""
+
+    name = "csr"
+    kind = PatternKind.CSR
+    detect_priority = 90
+    targets = frozenset({"cpu", "native"})
+    # The CSR dispatch: ~700 ps per nonzero at batch 1 (u50 measured 1.07x dense there), ~30 ps per nonzero and row.
+    coefficients = Coefficients(700e-12, 30e-12)
+
+    def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
+        return CSR
+
+    def holds(self, pattern: Pattern) -> bool:
+        return pattern.kind in (PatternKind.CSR, PatternKind.NM, PatternKind.BSR)
+
+    def plan(self, pattern: Pattern, weight: np.ndarray, rows: int, target: str) -> Plan | None:
+        n, k = weight.shape
+        if weight.dtype != np.float32 or target not in self.targets:
+            return None
+        if target == "native":
+            return Plan({"kc": k, "col_bits": 32})
+        col_bits = 16 if k <= 65535 else 32
+        if rows == 1:
+            return Plan({"kc": k, "col_bits": col_bits}, dict(SCALAR_TILES))
+        config = blocked_config(rows, n, float(np.count_nonzero(weight)) / weight.size)
+        tiles = {"mb": config.mb, "rows": config.rows, "unroll": config.unroll, "chains": config.chains}
+        return Plan({"kc": config.kc, "col_bits": col_bits}, tiles)
+
+    def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
+        return ("values", "cols", "offsets")
+
+    def pack(self, weight: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
+        rows, width = weight.shape
+        kc = int(params["kc"])
+        chunks = -(-width // kc)
+        padded = np.zeros((rows, chunks * kc), weight.dtype)
+        padded[:, :width] = weight
+        by_chunk = padded.reshape(rows, chunks, kc).transpose(1, 0, 2)
+        c, n, k = np.nonzero(by_chunk)
+        offsets = np.zeros(chunks * rows + 1, dtype=np.int32)
+        np.cumsum(np.bincount(c * rows + n, minlength=chunks * rows), out=offsets[1:])
+        values = np.ascontiguousarray(by_chunk[c, n, k])
+        cols = (c * kc + k).astype(np.int64)
+        if not len(values):  # zero-size memrefs are not bindable: one entry that is never read
+            values, cols = np.zeros(1, weight.dtype), np.zeros(1, np.int64)
+        return {"values": values, "cols": _column_array(cols, int(params["col_bits"])), "offsets": offsets}
+
+    def unpack(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
+        rows, _ = shape
+        offsets = storage["offsets"].astype(np.int64)
+        nnz = int(offsets[-1])
+        slots = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+        cols = storage["cols"][:nnz]
+        cols = cols.view(np.uint16).astype(np.int64) if cols.dtype == np.int16 else cols.astype(np.int64)
+        dense = np.zeros(shape, dtype=storage["values"].dtype)
+        dense[slots % rows, cols] = storage["values"][:nnz]
+        return dense
+
+    def expected_storage(self, kernel: Kernel) -> list[tuple[str, list[int] | None, tuple[str, ...]]]:
+        kc, bits = int(kernel.params.get("kc", 0)), int(kernel.params.get("col_bits", 0))
+        if kc <= 0 or bits not in (16, 32):
+            return [("values", [-1], ()), ("cols", [-1], ()), ("offsets", [-1], ())]
+        values = list(ir.RankedTensorType(kernel.view.values.type).shape)
+        chunks = -(-kernel.in_features // kc)
+        return [("values", values, ("f32",)), ("cols", values, (f"i{bits}",)), ("offsets", [chunks * kernel.out_features + 1], ("i32",))]
+
+    def storage_problem(self, kernel: Kernel) -> str | None:
+        kc, bits = kernel.params.get("kc"), kernel.params.get("col_bits")
+        if not isinstance(kc, int) or kc <= 0 or bits not in (16, 32):
+            return f"with format 'csr' needs params kc > 0 and col_bits 16 or 32, got {kernel.params}"
+        return super().storage_problem(kernel)
+
+    def content_problem(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> str | None:
+        rows, width = shape
+        kc = int(params["kc"])
+        offsets = storage["offsets"].astype(np.int64)
+        if offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] > len(storage["values"]):
+            return "storage 'offsets' must rise from 0 to at most the number of values"
+        nnz = int(offsets[-1])
+        cols = storage["cols"][:nnz]
+        cols = cols.view(np.uint16).astype(np.int64) if cols.dtype == np.int16 else cols.astype(np.int64)
+        chunk = np.repeat(np.arange(len(offsets) - 1) // rows, np.diff(offsets))
+        if np.any(cols >= width) or np.any(cols < chunk * kc) or np.any(cols >= (chunk + 1) * kc):
+            return f"storage 'cols' holds a column outside its {kc}-column chunk or beyond in_features = {width}"
+        return None
+
+    def stored_values(self, storage: dict[str, np.ndarray], params: dict[str, Any]) -> int:
+        return int(storage["offsets"][-1])
+
+    def lower(self, kernel: Kernel, target: str) -> ir.Value:
+        if target == "native":
+            return _lower_native(kernel)
+        return _lower_cpu(kernel)
+
+    def describe(self, params: dict[str, Any]) -> str:
+        return f"CSR, {params.get('col_bits')}-bit columns, {params.get('kc')}-column chunks"
+
+
+def _column_array(cols: np.ndarray, bits: int) -> np.ndarray:
+    """Column indices as stored: int32, or uint16 bit patterns in int16 (read back unsigned)."""
+    if bits == 16:
+        return cols.astype(np.uint16).view(np.int16)
+    return cols.astype(np.int32)
+
+
+def _lower_native(kernel: Kernel) -> ir.Value:
+    storage = kernel.storage_values
+    element = ir.RankedTensorType(kernel.input.type).element_type
+    bits = int(kernel.params["col_bits"])
+    weight = assemble(CSR, kernel.shape, element, [storage["offsets"], storage["cols"]], storage["values"], bits)
+    acc = matmul_transposed(kernel.input, weight)
+    return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
+
+
+def _lower_cpu(kernel: Kernel) -> ir.Value:
+    """The storage multiplied by a hand-written dispatch; the epilogue around it."""
+    x = kernel.input
+    m, k = ir.RankedTensorType(x.type).shape
+    n = kernel.out_features
+    f32 = ir.F32Type.get()
+    storage = kernel.storage_values
+    col_type = ir.RankedTensorType(storage["cols"].type).element_type
+    nnz = ir.RankedTensorType(storage["values"].type).shape[0]
+    operands = [storage["values"], storage["cols"], storage["offsets"]]
+    module = module_of(kernel.op)
+    tiles = kernel.tiles
+    if m == 1:
+        if int(kernel.params["kc"]) < k:
+            raise ValueError(f"the batch-1 CSR kernel reads plain CSR (kc >= {k}), got kc = {kernel.params['kc']}")
+        with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
+            body = scalar_csr_kernel(
+                unique_symbol(module, "sparsile_kernel_"), n=n, k=k, nnz=nnz, col_type=col_type,
+                rows=int(tiles.get("rows", 256)), unroll=int(tiles.get("unroll", 8)), chains=int(tiles.get("chains", 4)),
+            )
+        x1 = tensor.CollapseShapeOp(ir.RankedTensorType.get([k], f32), x, [[0, 1]]).result
+        y1 = dispatch(module, body, [x1, *operands], ir.RankedTensorType.get([n], f32))
+        acc = tensor.ExpandShapeOp(ir.RankedTensorType.get([1, n], f32), y1, [[0, 1]], [], [1, n]).result
+        return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
+    default = blocked_config(m, n, 1.0)
+    config = BlockedConfig(
+        mb=int(tiles.get("mb", default.mb)),
+        kc=int(kernel.params["kc"]),
+        rows=int(tiles.get("rows", default.rows)),
+        unroll=int(tiles.get("unroll", default.unroll)),
+        chains=int(tiles.get("chains", default.chains)),
+    )
+    if m % config.mb:
+        raise ValueError(f"tile mb = {config.mb} does not divide the {m} input rows")
+    blocks, mb = m // config.mb, config.mb
+    with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
+        body = blocked_csr_kernel(unique_symbol(module, "sparsile_kernel_"), n=n, k=k, blocks=blocks, nnz=nnz, col_type=col_type, config=config)
+    x3 = tensor.ExpandShapeOp(ir.RankedTensorType.get([blocks, mb, k], f32), x, [[0, 1], [2]], [], [blocks, mb, k]).result
+    xt = transpose(x3, [0, 2, 1])
+    yt = dispatch(module, body, [xt, *operands], ir.RankedTensorType.get([blocks, n, mb], f32))
+    # Scale, bias and activation in the kernel's [blocks, n, mb] layout, so that consecutive sparse
+    # layers meet as transpose pairs the canonicalizer removes; the residual in the model's layout.
+    yt = epilogue(yt, kernel.epilogue, kernel.scale, kernel.bias, None, bias_dim=1)
+    y3 = transpose(yt, [0, 2, 1])
+    acc = tensor.CollapseShapeOp(ir.RankedTensorType.get([m, n], f32), y3, [[0, 1], [2]]).result
+    return epilogue(acc, "none", 1.0, None, kernel.residual)
+
+
+FORMAT = CsrFormat()

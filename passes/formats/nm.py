@@ -1,0 +1,153 @@
+"""``nm``: N:M weights (at most N nonzeros in every M along the reduction dimension).
+
+Home of the N:M patterns (1:4, 2:8, 2:4, 4:8; the tightest that holds, if the
+weight is about as dense as N/M). The storage is the 2:4 layout of the batch-1
+select kernel (:mod:`sparsile.passes.nm_kernels`): row-block-major planes
+``values [N/16, K/4, 2, 16]`` (f32) and ``positions`` (i8, the slot of each kept value
+inside its group of four), so every stream is sequential. Other N:M patterns and
+other batch sizes are stored as CSR by ``schedule``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...dialects.patterns import NM_PATTERNS, Pattern, PatternKind
+from ...mlir import ir, tensor
+from ..dispatch_markers import dispatch, module_of, unique_symbol
+from ..epilogue_ir import epilogue
+from ..nm_kernels import LANES, two_four_gemv_kernel
+from .base import Coefficients, Plan, StorageFormat
+
+if TYPE_CHECKING:
+    from ..kernel_ops import Kernel
+    from ..pattern_detection import SparsityStats
+
+#: An N:M pattern counts only if the weight is about as dense as N/M (not far sparser).
+NM_TIGHTNESS = 0.75
+#: Output rows per workgroup of the select kernel.
+GEMV_ROWS = 128
+
+
+def nm_violation(mask: np.ndarray, n: int, m: int) -> tuple[int, int, int] | None:
+    """The first group breaking N:M as (row, first column, nonzeros), or None when N:M holds."""
+    rows, cols = mask.shape
+    if cols % m:
+        return (0, cols - cols % m, -1)
+    counts = mask.reshape(rows, cols // m, m).sum(axis=2)
+    bad = np.argwhere(counts > n)
+    if len(bad) == 0:
+        return None
+    r, g = bad[0]
+    return int(r), int(g) * m, int(counts[r, g])
+
+
+def tightest_nm(mask: np.ndarray) -> tuple[int, int] | None:
+    """The N:M pattern with the smallest N/M (then smallest M) that the mask satisfies."""
+    holding = [(n, m) for n, m in NM_PATTERNS if nm_violation(mask, n, m) is None]
+    return min(holding, key=lambda nm: (nm[0] / nm[1], nm[1])) if holding else None
+
+
+class NmFormat(StorageFormat):
+    """2:4 values and positions in row-block-major planes."""
+
+    name = "nm"
+    kind = PatternKind.NM
+    detect_priority = 30
+    targets = frozenset({"cpu"})
+    # The select kernel at batch 1: ~400 ps per kept value.
+    coefficients = Coefficients(400e-12, 28e-12)
+
+    def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
+        nm = tightest_nm(mask)
+        if nm is not None and stats.density >= NM_TIGHTNESS * nm[0] / nm[1]:
+            return Pattern(PatternKind.NM, n=nm[0], m=nm[1])
+        return None
+
+    def violation(self, mask: np.ndarray, pattern: Pattern, channel_group: int) -> str | None:
+        bad = nm_violation(mask, pattern.n, pattern.m)
+        if bad is None:
+            return None
+        row, col, count = bad
+        if count < 0:
+            return f"its reduction dimension ({mask.shape[1]}) is not a multiple of {pattern.m}"
+        return f"row {row}, columns {col}..{col + pattern.m - 1} hold {count} nonzeros (at most {pattern.n} allowed)"
+
+    def holds(self, pattern: Pattern) -> bool:
+        return pattern.kind is PatternKind.NM and (pattern.n, pattern.m) == (2, 4)
+
+    def plan(self, pattern: Pattern, weight: np.ndarray, rows: int, target: str) -> Plan | None:
+        n, k = weight.shape
+        if target != "cpu" or rows != 1 or not self.holds(pattern) or weight.dtype != np.float32:
+            return None
+        if n % GEMV_ROWS or k % 4:
+            return None
+        return Plan({"n": 2, "m": 4, "lanes": LANES}, {"rows": GEMV_ROWS})
+
+    def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
+        return ("values", "positions")
+
+    def pack(self, weight: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
+        rows, cols = weight.shape
+        groups = weight.reshape(rows, cols // 4, 4)
+        order = np.sort(np.argsort(groups == 0, axis=2, kind="stable")[:, :, :2], axis=2)  # kept slots, ascending
+        values = np.take_along_axis(groups, order, axis=2)  # [N, G, 2]
+
+        def planes(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(a.reshape(rows // LANES, LANES, cols // 4, 2).transpose(0, 2, 3, 1))
+
+        return {"values": planes(values).astype(np.float32), "positions": planes(order).astype(np.int8)}
+
+    def unpack(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
+        rows, cols = shape
+        # [N/16, G, 2, 16] -> [N, G, 2]
+        values = storage["values"].transpose(0, 3, 1, 2).reshape(rows, cols // 4, 2)
+        positions = storage["positions"].transpose(0, 3, 1, 2).reshape(rows, cols // 4, 2).astype(np.int64)
+        dense = np.zeros((rows, cols // 4, 4), dtype=values.dtype)
+        np.put_along_axis(dense, positions, values, axis=2)
+        return dense.reshape(rows, cols)
+
+    def expected_storage(self, kernel: Kernel) -> list[tuple[str, list[int] | None, tuple[str, ...]]]:
+        n, k = kernel.shape
+        plane = [n // LANES, k // 4, 2, LANES]
+        return [("values", plane, ("f32",)), ("positions", plane, ("i8",))]
+
+    def storage_problem(self, kernel: Kernel) -> str | None:
+        n, k = kernel.shape
+        if (kernel.params.get("n"), kernel.params.get("m")) != (2, 4) or kernel.params.get("lanes") != LANES:
+            return f"with format 'nm' stores 2:4 in {LANES}-row planes (params n = 2, m = 4, lanes = {LANES}), got {kernel.params}"
+        if n % LANES or k % 4:
+            return f"with format 'nm' needs out_features a multiple of {LANES} and in_features of 4, got [{n}, {k}]"
+        return super().storage_problem(kernel)
+
+    def content_problem(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> str | None:
+        positions = storage["positions"]
+        first, second = positions[:, :, 0, :], positions[:, :, 1, :]
+        if np.any(positions < 0) or np.any(positions > 3) or np.any(first >= second):
+            return "storage 'positions' must hold two increasing slots in 0..3 per group of four"
+        return None
+
+    def lower(self, kernel: Kernel, target: str) -> ir.Value:
+        x = kernel.input
+        m, k = ir.RankedTensorType(x.type).shape
+        n = kernel.out_features
+        rows = int(kernel.tiles.get("rows", GEMV_ROWS))
+        if m != 1 or n % rows:
+            raise ValueError(f"the 2:4 select kernel runs one input row and {rows}-row workgroups, got {m} rows and {n} outputs")
+        f32 = ir.F32Type.get()
+        module = module_of(kernel.op)
+        with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
+            body = two_four_gemv_kernel(unique_symbol(module, "sparsile_kernel_"), n=n, k=k, rows=rows)
+        x1 = tensor.CollapseShapeOp(ir.RankedTensorType.get([k], f32), x, [[0, 1]]).result
+        storage = kernel.storage_values
+        y1 = dispatch(module, body, [x1, storage["values"], storage["positions"]], ir.RankedTensorType.get([n], f32))
+        acc = tensor.ExpandShapeOp(ir.RankedTensorType.get([1, n], f32), y1, [[0, 1]], [], [1, n]).result
+        return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
+
+    def describe(self, params: dict[str, Any]) -> str:
+        return f"2:4 values + i8 positions, {params.get('lanes')}-row planes"
+
+
+FORMAT = NmFormat()

@@ -1,0 +1,70 @@
+"""A ``.vmfb`` in the IREE runtime: read on load, bound to a device on first call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import RuntimeLoadError
+from .devices import get_device, register_user, vm_instance
+from .signature import Signature, parse_declaration
+
+
+class IreeModule:
+    """One entry function of a compiled module.
+
+    The flatbuffer is parsed when the module is made (so a damaged one fails on
+    load, and the entry's declared signature is known); the device, HAL module and
+    VM context are created on the first call.
+    """
+
+    def __init__(self, vmfb: bytes, driver: str, entry: str):
+        import iree.runtime as iree_rt
+
+        self.entry = entry
+        self.driver = driver
+        try:
+            self._module: Any = iree_rt.VmModule.copy_buffer(vm_instance(), vmfb)
+        except (RuntimeError, ValueError) as err:
+            raise RuntimeLoadError(f"the IREE runtime rejected the module: {err}") from None
+        function = self._module.lookup_function(entry)
+        if function is None:
+            raise RuntimeLoadError(f"the module has no function '{entry}'")
+        declaration = function.reflection.get("iree.abi.declaration", "")
+        self.signature: Signature | None = parse_declaration(declaration) if declaration else None
+        self._objects: list[Any] = [function]
+        self._invoker: Any = None
+        register_user(self)
+
+    def _bind(self) -> Any:
+        import iree.runtime as iree_rt
+
+        if self._module is None:
+            raise RuntimeLoadError("the module was released")
+        device = get_device(self.driver)
+        instance = vm_instance()
+        try:
+            hal = iree_rt.create_hal_module(instance, device)
+            context = iree_rt.VmContext(instance, modules=[hal, self._module])
+        except (RuntimeError, ValueError) as err:
+            raise RuntimeLoadError(f"the IREE runtime could not load the module on '{self.driver}': {err}") from None
+        self._objects += [hal, context]
+        self._invoker = iree_rt.FunctionInvoker(context, device, self._objects[0])
+        return self._invoker
+
+    def __call__(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        invoker = self._invoker or self._bind()
+        results = invoker(*arrays)
+        if not isinstance(results, tuple):
+            results = (results,)
+        # Copied out so no array the caller keeps pins IREE memory past interpreter exit.
+        return [np.array(r.to_host() if hasattr(r, "to_host") else r, copy=True) for r in results]
+
+    def release(self) -> None:
+        """Drop the runtime objects now (newest first); the module cannot be called after."""
+        self._invoker = None
+        while self._objects:
+            self._objects.pop()
+        self._module = None

@@ -1,0 +1,195 @@
+"""A compiled model ready to call: its manifest, its payload, and the checks at the call boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentError, ArtifactError
+from ..manifest import Manifest, TensorSpec
+from .output_structure import StructureError, count_leaves, rebuild
+from .sparse_io import from_storage, storage_shapes, to_storage
+
+VMFB_NAME = "model.vmfb"
+NATIVE_NAME = "model.mlirbc"
+IR_DIR = "ir"
+
+StageText = str | Callable[[], str]
+
+
+class LoadedModel:
+    """A compiled model: call it with numpy arrays or torch tensors and get the same kind back.
+
+    ``manifest`` describes it and ``ir(stage)`` shows the IR of a stage it kept. The
+    payload is an IREE ``.vmfb``, or for ``native-cpu`` an LLVM-dialect module that is
+    JIT-compiled in process (that needs torch-mlir; sparse torch tensors are accepted
+    there). Outputs are torch tensors when any argument was one, numpy arrays otherwise.
+    """
+
+    def __init__(self, payload: bytes, manifest: Manifest, stage_ir: Mapping[str, StageText] | None = None):
+        self._payload = payload
+        self.manifest = manifest
+        self._stage_ir: dict[str, StageText] = dict(stage_ir or {})
+        self._module: Any = None
+        structure = manifest.output_structure
+        if structure is not None:
+            try:
+                leaves = count_leaves(structure)
+            except StructureError as err:
+                raise ArtifactError(f"the manifest's output structure is malformed: {err}") from None
+            if leaves != len(manifest.outputs):
+                raise ArtifactError(
+                    f"the manifest's output structure holds {leaves} result(s) but it lists {len(manifest.outputs)} output(s)"
+                )
+
+    @property
+    def payload(self) -> bytes:
+        """The compiled module: a ``.vmfb`` flatbuffer, or LLVM-dialect bytecode for ``native-cpu``."""
+        return self._payload
+
+    @property
+    def vmfb(self) -> bytes:
+        """The IREE module flatbuffer (IREE targets only)."""
+        if self.is_native:
+            raise AttributeError("a native-cpu artifact has no .vmfb; see .payload")
+        return self._payload
+
+    @property
+    def is_native(self) -> bool:
+        return self.manifest.target.get("backend") == "native"
+
+    @property
+    def report(self) -> Any:
+        """The per-layer sparsity report (a :class:`sparsile.report.SparsityReport` of the manifest's ``layers``)."""
+        from ..report import SparsityReport
+
+        return SparsityReport.from_json(self.manifest.layers)
+
+    def ir(self, stage: str) -> str:
+        """The IR of ``stage`` (large constants elided), for the stages this model kept."""
+        from ..stages import normalize_stage
+
+        name = normalize_stage(stage)
+        if name not in self._stage_ir:
+            available = ", ".join(self._stage_ir) or "none"
+            raise KeyError(f"no IR kept for stage '{name}'; available: {available}")
+        value = self._stage_ir[name]
+        return value() if callable(value) else value
+
+    def __call__(self, *args: Any) -> Any:
+        return rebuild(self.manifest.output_structure, self.call_flat(*args))
+
+    def call_flat(self, *args: Any) -> list[Any]:
+        """Call the model and return its results as a flat list (no output structure)."""
+        arrays, as_torch = self._check_args(args)
+        results = self.runtime_module()(arrays)
+        expected = sum(len(storage_shapes(spec)) for spec in self.manifest.outputs)
+        if len(results) != expected:
+            raise ArtifactError(f"@{self.manifest.entry} returned {len(results)} result(s); the manifest lists {expected}")
+        out: list[Any] = []
+        position = 0
+        for spec in self.manifest.outputs:
+            count = len(storage_shapes(spec))
+            parts, position = results[position : position + count], position + count
+            if spec.layout != "dense":
+                out.append(from_storage(parts, spec))
+            elif as_torch:
+                import torch
+
+                out.append(torch.from_numpy(parts[0]))
+            else:
+                out.append(parts[0])
+        return out
+
+    def runtime_module(self) -> Any:
+        """The payload loaded into its runtime (the IREE runtime, or the JIT for ``native-cpu``)."""
+        if self._module is None:
+            if self.is_native:
+                from .native import FlatArray, NativeModule
+
+                results = [FlatArray(r, d) for spec in self.manifest.outputs for r, d in storage_shapes(spec)]
+                self._module = NativeModule(self._payload, self.manifest.entry, results)
+            else:
+                from .iree_module import IreeModule
+
+                self._module = IreeModule(self._payload, self.manifest.target["driver"], self.manifest.entry)
+        return self._module
+
+    def check_signature(self) -> None:
+        """Compare the manifest's inputs and outputs with what the ``.vmfb`` declares; ArtifactError on a mismatch."""
+        if self.is_native:
+            return
+        declared = self.runtime_module().signature
+        if declared is None:
+            return
+        for kind, specs, actual in (("input", self.manifest.inputs, declared.inputs), ("output", self.manifest.outputs, declared.outputs)):
+            if len(specs) != len(actual):
+                raise ArtifactError(
+                    f"the manifest lists {len(specs)} {kind}(s) but {VMFB_NAME}'s @{self.manifest.entry} has {len(actual)}: "
+                    "the manifest does not describe this module; recompile the model"
+                )
+            for i, (spec, (shape, dtype)) in enumerate(zip(specs, actual)):
+                if tuple(spec.shape) != shape or spec.dtype != dtype:
+                    got = TensorSpec(spec.name, shape, dtype).describe()
+                    raise ArtifactError(
+                        f"{kind} {i} ({spec.name}) is {spec.describe()} in the manifest but {got} in {VMFB_NAME}: "
+                        "the manifest does not describe this module; recompile the model"
+                    )
+
+    def release(self) -> None:
+        """Free the runtime module now; the next call loads it again."""
+        if self._module is not None:
+            self._module.release()
+            self._module = None
+
+    def _check_args(self, args: tuple[Any, ...]) -> tuple[list[np.ndarray], bool]:
+        specs = self.manifest.inputs
+        if len(args) != len(specs):
+            expected = ", ".join(f"{s.name}: {s.describe()}" for s in specs)
+            raise ArgumentError(f"@{self.manifest.entry} takes {len(specs)} argument(s) ({expected}), got {len(args)}")
+        arrays: list[np.ndarray] = []
+        torch_args = 0
+        for i, (arg, spec) in enumerate(zip(args, specs)):
+            if spec.layout != "dense":
+                arrays.extend(to_storage(arg, spec, f"argument {i} ({spec.name})"))
+                torch_args += 1
+                continue
+            array, is_torch = _as_array(arg, i, spec)
+            torch_args += is_torch
+            arrays.append(array)
+        return arrays, torch_args > 0
+
+
+def _is_torch_tensor(value: Any) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+
+
+def _dtype_name(value: Any) -> str:
+    dtype = value.dtype
+    if isinstance(dtype, np.dtype):
+        return dtype.name
+    return str(dtype).removeprefix("torch.")
+
+
+def _as_array(arg: Any, index: int, spec: TensorSpec) -> tuple[np.ndarray, bool]:
+    where = f"argument {index} ({spec.name})"
+    is_torch = _is_torch_tensor(arg)
+    if not (is_torch or isinstance(arg, np.ndarray)):
+        raise ArgumentError(f"{where}: expected a torch.Tensor or numpy.ndarray, got {type(arg).__name__}")
+    shape = tuple(arg.shape)
+    dtype = _dtype_name(arg)
+    if not spec.accepts(shape) or dtype != spec.dtype:
+        got = f"{dtype}[{', '.join(str(d) for d in shape)}]"
+        raise ArgumentError(f"{where}: expected {spec.describe()}, got {got}")
+    if is_torch:
+        import torch
+
+        if arg.layout is not torch.strided:
+            hint = " (sparse inputs need target 'native-cpu' and a sparse example argument)"
+            raise ArgumentError(f"{where}: expected a dense (strided) tensor, got layout {arg.layout}{hint}")
+        return np.ascontiguousarray(arg.detach().cpu().numpy()), True
+    return np.ascontiguousarray(arg), False
+
+
