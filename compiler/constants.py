@@ -86,7 +86,10 @@ def inline_dense_resources(module: ir.Module, text: str | None = None) -> int:
     with module.context:
         for op in constants:
             attr = op.attributes["value"]
-            name = _RESOURCE_NAME.match(str(attr))["name"].strip('"')
+            match = _RESOURCE_NAME.match(str(attr))
+            if match is None:
+                continue
+            name = match["name"].strip('"')
             tensor_type = ir.RankedTensorType(attr.type)
             dtype = _NUMPY_OF.get(str(tensor_type.element_type))
             blob = blobs.get(name)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 # MLIR element type -> numpy dtype name. bf16 has no numpy dtype: torch only.
 _MLIR_TO_NUMPY = {
     "f16": "float16",
@@ -24,11 +22,3 @@ def numpy_dtype_name(mlir_type: str) -> str:
         return _MLIR_TO_NUMPY[mlir_type]
     except KeyError:
         raise ValueError(f"element type {mlir_type} has no manifest dtype") from None
-
-
-def dtype_name_of(value: object) -> str:
-    """The manifest dtype name of a numpy array or torch tensor."""
-    dtype = value.dtype
-    if isinstance(dtype, np.dtype):
-        return dtype.name
-    return str(dtype).removeprefix("torch.")

@@ -124,10 +124,12 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     """Issue a warning attributed to the first caller outside the sparsile package."""
     import os
     import sys
+    import types
     import warnings
 
     package = os.path.dirname(os.path.abspath(__file__))
-    level, frame = 2, sys._getframe(1)
+    level = 2
+    frame: types.FrameType | None = sys._getframe(1)
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
         frame = frame.f_back
         level += 1

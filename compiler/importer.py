@@ -27,8 +27,8 @@ from .constants import INTENT_ATTR, NAME_ATTR
 from .dialects.patterns import BLOCK_SIZES
 from .errors import ModelImportError, UnsupportedOpError, warn_user
 from .mlir import arith, format_location, ir, passmanager
-from .passes.ir_query import walk_ops
 from .output_tree import OutputTree
+from .passes.ir_query import walk_ops
 
 ENTRY = "main"
 

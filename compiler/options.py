@@ -45,7 +45,8 @@ class CompileOptions:
     "fc3": "csr", "head": "dense"}`` (a layer name or a weight name).
     """
 
-    target: str | Target = "cpu"
+    #: A spec (``"cpu"``, ``"cuda:sm_86"``) or a Target; always a resolved Target after construction.
+    target: Target = resolve_target("cpu")
     entry: str | None = None
     from_stage: str | None = None
     dump_ir: str | Path | None = None

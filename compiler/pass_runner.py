@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import PipelineError
 from .diagnostics import from_error
+from .errors import PipelineError
 from .mlir import ir, passmanager, to_text
 from .passes import Pass, UpstreamPass
 

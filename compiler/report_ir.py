@@ -18,6 +18,7 @@ from .mlir import ir
 from .passes import sparsity_attr
 from .passes.ir_query import walk_ops
 from .passes.kernel_ops import Kernel, is_kernel
+from .passes.weights import CONV_OPS, MATMUL_OPS, defining_op
 from .report import LayerReport, SparsityReport, speedup_class
 
 MAP_CELLS = 64
@@ -33,7 +34,9 @@ def collect(module: ir.Module) -> SparsityReport:
         if is_kernel(op):
             row = _kernel_row(Kernel(op), record)
         elif op.name == "arith.constant":
-            row = _constant_row(op, record)
+            row = _constant_row(record, _weight_of_constant(op, record))
+        elif op.name in MATMUL_OPS or op.name in CONV_OPS:
+            row = _constant_row(record, _weight_of_consumer(op))
         else:
             continue
         if row is not None:
@@ -52,13 +55,34 @@ def _kernel_row(kernel: Kernel, record: dict[str, Any]) -> LayerReport | None:
     return _row(record, weight, fmt.name, fmt.describe(kernel.params), stored, stored_bytes)
 
 
-def _constant_row(op: ir.Operation, record: dict[str, Any]) -> LayerReport | None:
+def _weight_of_constant(op: ir.Operation, record: dict[str, Any]) -> np.ndarray | None:
+    """A recorded weight constant (annotated stage) as ``[out, in]``."""
     array = constant_array(op)
-    if array is not None and record.get("reduction_dim", 1) == 0:
-        array = array.T
-    weight = None if array is None else np.asarray(array).reshape(record["out_features"], -1)
+    if array is None:
+        return None
+    array = array.T if record.get("reduction_dim", 1) == 0 else array
+    return np.asarray(array).reshape(record["out_features"], -1)
+
+
+def _weight_of_consumer(op: ir.Operation) -> np.ndarray | None:
+    """The ``[out, in]`` weight a matmul or convolution reads, if it is constant.
+
+    Canonicalization may have folded the importer's transpose into the constant.
+    """
+    producer = defining_op(op.operands[1])
+    if producer is not None and producer.name == "linalg.transpose":
+        source = defining_op(producer.operands[0])
+        array = constant_array(source) if source is not None else None
+        return None if array is None else np.asarray(array)
+    array = constant_array(producer) if producer is not None else None
+    if array is None:
+        return None
+    return np.asarray(array).reshape(array.shape[0], -1) if op.name in CONV_OPS else np.asarray(array).T
+
+
+def _constant_row(record: dict[str, Any], weight: np.ndarray | None) -> LayerReport | None:
     size = record["out_features"] * record["in_features"]
-    nbytes = float(array.nbytes) if array is not None else float(record.get("stored_bytes", 4 * size))
+    nbytes = float(weight.nbytes) if weight is not None else float(record.get("stored_bytes", 4 * size))
     fmt = record.get("format", record["pattern"])
     return _row(record, weight, fmt, "", size if fmt == "dense" else int(record.get("density", 1.0) * size), nbytes)
 

@@ -11,8 +11,8 @@ from typing import Any
 from .constants import inline_dense_resources
 from .errors import ModelSpecError
 from .mlir import ir
-from .parsing import parse_module
 from .output_tree import OutputTree
+from .parsing import parse_module
 
 
 @dataclass
@@ -33,7 +33,14 @@ class Source:
 
 
 def load_source(model: Any, example_args: Sequence[Any], ctx: ir.Context, from_stage: str | None, entry: str | None) -> Source:
-    """Bring ``model`` into ``ctx`` as a module of its starting stage."""
+    """Bring ``model`` into ``ctx`` as a module of its starting stage (MLIR input never imports torch)."""
+    if isinstance(model, (str, os.PathLike, bytes)):
+        text, name = _mlir_source(model)
+        if from_stage == "iree-handoff":
+            return Source(None, "iree-handoff", name, entry, None, OutputTree(None), handoff=text)
+        module = parse_module(text, ctx, name)
+        inline_dense_resources(module, text if isinstance(text, str) else None)
+        return Source(module, from_stage or "linalg", name, entry, None, OutputTree(None))
     import torch
     from torch.export import ExportedProgram
 
@@ -45,19 +52,13 @@ def load_source(model: Any, example_args: Sequence[Any], ctx: ir.Context, from_s
     if isinstance(model, (torch.nn.Module, ExportedProgram)):
         if from_stage not in (None, "linalg"):
             raise ModelSpecError(f"a torch model starts at stage 'linalg', not '{from_stage}'")
+        intents: dict[str, str] = {}
         if isinstance(model, ExportedProgram):
-            program, intents = model, {}
+            program = model
         else:
             program, intents = export_program(model, example_args)
         imported = import_program(program, ctx, intents)
         return Source(imported.module, "linalg", type(model).__name__, ENTRY, imported.input_names, imported.output_tree)
-    if isinstance(model, (str, os.PathLike, bytes)):
-        text, name = _mlir_source(model)
-        if from_stage == "iree-handoff":
-            return Source(None, "iree-handoff", name, entry, None, OutputTree(None), handoff=text)
-        module = parse_module(text, ctx, name)
-        inline_dense_resources(module, text if isinstance(text, str) else None)
-        return Source(module, from_stage or "linalg", name, entry, None, OutputTree(None))
     raise ModelSpecError(
         f"cannot compile a {type(model).__name__}; expected a torch.nn.Module, an ExportedProgram, "
         "MLIR text or the path of an .mlir/.mlirbc file"

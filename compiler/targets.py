@@ -134,18 +134,18 @@ def resolve_target(spec: str | Target) -> Target:
         raise UnknownTargetError(raw_name, TARGET_NAMES)
     if chip.strip() and kind.chip_flag is None:
         raise UnknownChipError(f"target '{name}' takes no chip, got '{chip.strip()}'; write '{name}'")
-    chip = chip.strip() or kind.default_chip
-    if chip is not None and not _CHIP_NAME.fullmatch(chip):
-        raise UnknownChipError(f"chip {chip!r} of target '{name}' is not a chip name (letters, digits, '_', '-', '.')")
+    resolved = chip.strip() or kind.default_chip
+    if resolved is not None and not _CHIP_NAME.fullmatch(resolved):
+        raise UnknownChipError(f"chip {resolved!r} of target '{name}' is not a chip name (letters, digits, '_', '-', '.')")
     flags = list(kind.device_flags)
-    if chip and kind.chip_flag:
-        flags.append(f"{kind.chip_flag}={chip}")
+    if resolved and kind.chip_flag:
+        flags.append(f"{kind.chip_flag}={resolved}")
     return Target(
         name=name,
-        chip=chip,
+        chip=resolved,
         backend=kind.backend,
         driver=kind.driver,
         flags=tuple(flags),
         family=kind.family,
-        default_chip=chip == kind.default_chip,
+        default_chip=resolved == kind.default_chip,
     )

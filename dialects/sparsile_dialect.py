@@ -28,7 +28,8 @@ EPILOGUES = ("none", "relu", "gelu", "gelu_tanh", "silu")
 KERNEL_OP_NAME = "sparsile.matmul"
 
 
-class Sparsile(Dialect, name="sparsile"):
+# The ext builder creates the dialect and its Operation base at class creation; mypy cannot see that.
+class Sparsile(Dialect, name="sparsile"):  # type: ignore[call-arg]
     """Sparse kernels with format-defined storage and fused epilogues."""
 
 
@@ -55,7 +56,7 @@ def storage_operands(op: Any) -> list[ir.Value]:
     return values
 
 
-class MatmulOp(Sparsile.Operation, name="matmul", traits=[Pure]):
+class MatmulOp(Sparsile.Operation, name="matmul", traits=[Pure]):  # type: ignore[call-arg, name-defined]
     """``act(input @ W^T * scale + bias) + residual`` with W in the storage of ``format``."""
 
     input: Operand[ir.RankedTensorType]

@@ -88,7 +88,8 @@ def _unary(body: list[ir.Operation], x: ir.Value) -> Epilogue | None:
             if list(select.operands)[1:] == [x, zero]:
                 return Epilogue("activation", activation="relu")
     if names == ["arith.divf", "math.erf", "arith.addf", "arith.mulf", "arith.mulf", "linalg.yield"]:
-        if _scalar(body[0].operands[1]) is not None and abs(_scalar(body[0].operands[1]) - math.sqrt(2)) < 1e-6:
+        divisor = _scalar(body[0].operands[1])
+        if divisor is not None and abs(divisor - math.sqrt(2)) < 1e-6:
             if body[0].operands[0] == x and x in list(body[4].operands):
                 return Epilogue("activation", activation="gelu")
     if "math.tanh" in names and "math.fpowi" in names and names[-2:] == ["arith.mulf", "linalg.yield"]:

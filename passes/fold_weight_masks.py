@@ -40,11 +40,13 @@ class FoldWeightMasks(Pass):
         maps = [ir.AffineMapAttr(m).value for m in ir.ArrayAttr(generic.attributes["indexing_maps"])]
         if any(m != ir.AffineMap.get_identity(m.n_dims) for m in maps):
             return
-        producers = [defining_op(v) for v in list(generic.operands)[:2]]
-        if any(p is None or p.name != "arith.constant" for p in producers):
+        found = [defining_op(v) for v in list(generic.operands)[:2]]
+        producers = [p for p in found if p is not None and p.name == "arith.constant"]
+        if len(producers) != 2:
             return
-        arrays = [constant_array(p) for p in producers]
-        if any(a is None for a in arrays):
+        maybe = [constant_array(p) for p in producers]
+        arrays = [a for a in maybe if a is not None]
+        if len(arrays) != 2:
             return
         masks = [i for i, a in enumerate(arrays) if np.isin(a, (0, 1)).all()]
         if not masks:

@@ -34,7 +34,8 @@ class FormKernels(Pass):
 
     def run(self, op: ir.Operation, pass_: Any) -> None:
         by_convert: dict[ir.Operation, list[WeightUse]] = {}
-        for use in weight_uses(op):
+        uses = weight_uses(op)
+        for use in uses:
             if use.convert is not None:
                 by_convert.setdefault(use.convert, []).append(use)
         for uses in by_convert.values():
@@ -47,7 +48,21 @@ class FormKernels(Pass):
                 _form(use)
             # The kernels carry the record now; a constant left with it would be reported twice.
             sparsity_attr.remove(uses[0].constant)
+        _records_to_consumers(weight_uses(op))
 
+
+def _records_to_consumers(uses: list[WeightUse]) -> None:
+    """Move the records of weights that stay dense onto the op consuming them.
+
+    Constants are merged (equal weights) and folded (a transposed splat) by
+    canonicalization, so a record on a constant can vanish or stand for two layers;
+    the consuming matmul or convolution keeps its record whatever happens to its weight.
+    """
+    for use in uses:
+        record = sparsity_attr.read(use.constant)
+        if record is not None:
+            sparsity_attr.write(use.consumer, record)
+            sparsity_attr.remove(use.constant)
 
 def _form(use: WeightUse) -> None:
     assert use.convert is not None  # the caller grouped uses by their convert

@@ -100,7 +100,7 @@ class Kernel:
 
     @property
     def view(self) -> MatmulOp:
-        return self.op.opview  # type: ignore[return-value]
+        return self.op.opview
 
     @property
     def input(self) -> ir.Value:

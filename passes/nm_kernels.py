@@ -54,7 +54,10 @@ def two_four_gemv_kernel(name: str, *, n: int, k: int, rows: int = 128) -> func.
                 vector.BroadcastOp(vec, memref.LoadOp(x, [arith.AddIOp(base, _index(c)).result]).result).result
                 for c in range(4)
             ]
-            eq = lambda p, c: arith.CmpIOp(arith.CmpIPredicate.eq, p, slot[c]).result
+
+            def eq(p: ir.Value, c: int) -> ir.Value:
+                return arith.CmpIOp(arith.CmpIPredicate.eq, p, slot[c]).result
+
             accs = []
             for t, acc in enumerate(loop.inner_iter_args):
                 block = arith.AddIOp(first_block, _index(t)).result

@@ -104,7 +104,9 @@ def pass_class(name: str) -> type[Pass]:
 
 def split_top_level(text: str, sep: str = ",") -> list[str]:
     """Split on ``sep`` outside of ``{}`` and ``()``; empty elements are dropped."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "{(":
             depth += 1

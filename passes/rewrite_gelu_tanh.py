@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,10 @@ class RewriteGeluTanh(Pass):
             element = result_type.element_type
             maps = [ir.AffineMap.get_identity(result_type.rank)]
             with ir.InsertionPoint(generic), generic.location:
-                value = elementwise([generic.operands[0]], maps, result_type, lambda args: activate(args[0], "gelu_tanh", element))
+                value = elementwise([generic.operands[0]], maps, result_type, functools.partial(_gelu_tanh, element=element))
             generic.results[0].replace_all_uses_with(value)
             generic.erase()
+
+
+def _gelu_tanh(args: list[ir.Value], element: ir.Type) -> ir.Value:
+    return activate(args[0], "gelu_tanh", element)

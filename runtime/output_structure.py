@@ -89,9 +89,9 @@ def _build(node: Structure, leaves: Iterator[Any]) -> Any:
         return dict(zip(keys, items))
     if kind == "namedtuple":
         name = _identifier(node.get("name"), "namedtuple name")
-        fields = [_identifier(k, "namedtuple field") for k in keys]
-        return collections.namedtuple(name, fields)(*items)  # type: ignore[misc]
-    fields = dict(zip(keys, items))
+        field_names = [_identifier(k, "namedtuple field") for k in keys]
+        return collections.namedtuple(name, field_names)(*items)
+    fields = {str(k): v for k, v in zip(keys, items)}
     cls = _record_class(str(node.get("class", "")))
     return cls(**fields) if cls is not None else OutputRecord(str(node.get("class", "record")).rsplit(".", 1)[-1], fields)
 

@@ -11,18 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..dtypes import numpy_dtype_name
+
 _TENSOR = re.compile(r"tensor<([^>]*)>")
-_ELEMENTS = {
-    "f16": "float16",
-    "bf16": "bfloat16",
-    "f32": "float32",
-    "f64": "float64",
-    "i1": "bool",
-    "i8": "int8",
-    "i16": "int16",
-    "i32": "int32",
-    "i64": "int64",
-}
 
 
 @dataclass(frozen=True)
@@ -53,7 +44,9 @@ def _tensors(text: str) -> list[tuple[tuple[int, ...], str]] | None:
         if m is None:
             return None
         *dims, element = m.group(1).split("x")
-        if element not in _ELEMENTS:
+        try:
+            dtype = numpy_dtype_name(element)
+        except ValueError:
             return None
-        specs.append((tuple(-1 if d == "?" else int(d) for d in dims), _ELEMENTS[element]))
+        specs.append((tuple(-1 if d == "?" else int(d) for d in dims), dtype))
     return specs

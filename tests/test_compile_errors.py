@@ -48,6 +48,31 @@ def test_target_names_are_normalised():
     assert sparsile.resolve_target("cpu:znver4").flags[-1] == "--iree-llvmcpu-target-cpu=znver4"
 
 
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("cuda:sm_7", r"target 'cuda:sm_7': iree-compile cannot generate code for chip 'sm_7': this IREE has no code generation target for it"),
+        ("cuda:h100", r"chip 'h100': Unknown CUDA target 'h100'"),
+        ("rocm:gfx9999", r"chip 'gfx9999': Unknown ROCM target 'gfx9999'"),
+        ("vulkan:nosuchgpu", r"chip 'nosuchgpu': Unknown Vulkan target 'nosuchgpu'"),
+    ],
+)
+def test_unknown_chip_is_refused_before_any_work(models, spec, message, monkeypatch):
+    import sparsile.driver
+
+    monkeypatch.setattr(sparsile.driver, "load_source", lambda *a: pytest.fail("the model was imported before the chip was checked"))
+    model, args = models.mlp()
+    with pytest.raises(sparsile.UnknownChipError, match=message):
+        sparsile.compile(model, args, target=spec)
+
+
+def test_malformed_chip_names():
+    with pytest.raises(sparsile.UnknownChipError, match=r"chip 'sm 80;rm' of target 'cuda' is not a chip name"):
+        sparsile.resolve_target("cuda:sm 80;rm")
+    with pytest.raises(sparsile.UnknownChipError, match=r"target 'native-cpu' takes no chip, got 'x'"):
+        sparsile.resolve_target("native-cpu:x")
+
+
 def test_unknown_option(models):
     model, args = models.mlp()
     with pytest.raises(SparsileError, match=r"unknown compile option\(s\): optimise; valid options: .*target"):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pruning
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pruning
 import sparsile
 
 ACTIVATIONS = {

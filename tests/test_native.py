@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import warnings
 
+import pruning
 import pytest
 import torch
-
-import pruning
-import sparsile
 from conftest import EXAMPLES
+
+import sparsile
 from sparsile.errors import ArgumentError, ModelSpecError
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")

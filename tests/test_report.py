@@ -6,9 +6,9 @@ import json
 import re
 
 import torch
+from conftest import filecheck, run_cli
 
 import sparsile
-from conftest import filecheck, run_cli
 
 
 def test_report_of_a_model_pruned_three_ways(tmp_path):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import pruning
 import pytest
 import torch
 from torch.nn.utils import prune
 
 import sparsile
 from sparsile.errors import PipelineError
-
-import pruning
 
 
 def small_mlp(seed: int = 0) -> tuple[torch.nn.Module, torch.Tensor]:

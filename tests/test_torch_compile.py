@@ -10,11 +10,11 @@ import textwrap
 import warnings
 from pathlib import Path
 
+import pruning
 import pytest
 import torch
-
-import pruning
 from conftest import EXAMPLES
+
 from sparsile.cache import stats
 
 

@@ -52,7 +52,8 @@ def _progress(stage: str, step: int, total: int, seconds: float | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import compile as sparsile_compile, lower
+    from ..api import compile as sparsile_compile
+    from ..api import lower
 
     if args.output is None and not args.compile_to:
         raise ModelSpecError("give the artifact directory with -o DIR (or --compile-to STAGE to print a stage's IR)")

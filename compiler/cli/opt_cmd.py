@@ -60,7 +60,9 @@ def _read(path: str) -> str:
 
 
 def _split(text: str) -> list[tuple[int, str]]:
-    chunks, start, current = [], 1, []
+    chunks: list[tuple[int, str]] = []
+    current: list[str] = []
+    start = 1
     for number, line in enumerate(text.splitlines(keepends=True), start=1):
         if line.strip() == SPLIT_MARKER:
             chunks.append((start, "".join(current)))

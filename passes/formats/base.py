@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ...dialects.patterns import Pattern, PatternKind
-
 from ...mlir import ir
 
 if TYPE_CHECKING:

@@ -1,11 +1,15 @@
 """``channels``: whole output rows and input columns removed; the kept sub-matrix stored dense.
 
 Home of the ``channels`` pattern (pruned neurons, filters or input channels). The
-storage is the kept sub-matrix ``values [R, C]`` with the kept output rows
-``rows [R]`` and input columns ``cols [C]``. ``compact-structured`` usually removes
+storage is the kept sub-matrix with where its rows and columns sit in the weight.
+``compact-structured`` usually removes
 the structure physically (the rows become ``0..R-1`` of a smaller layer); what is
 left lowers as a gather of the kept input columns, a dense matmul and a scatter of
 the kept rows into the full output, on every target.
+
+The storage is ``values [R, C]`` (the kept sub-matrix), ``row_slots [out]`` (for every
+output row its row in ``values``, or -1 where the row was removed: what the scatter
+reads) and ``cols [C]`` (the kept input columns: what the gather reads).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 from ...dialects.patterns import CHANNELS, Pattern, PatternKind
 from ...mlir import arith, ir, linalg, tensor
 from ..epilogue_ir import epilogue
-from ..ir_build import constant, elementwise, matmul, scalar, transpose
+from ..ir_build import elementwise, matmul, scalar, transpose
 from .base import TARGET_FAMILIES, Plan, StorageFormat
 from .dense import FLOAT_TYPES, DenseFormat
 
@@ -56,31 +60,35 @@ class ChannelsFormat(StorageFormat):
         return Plan()
 
     def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
-        return ("values", "rows", "cols")
+        return ("values", "row_slots", "cols")
 
     def pack(self, weight: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
         mask = weight != 0
-        rows = np.nonzero(mask.any(axis=1))[0].astype(np.int32)
+        rows = np.nonzero(mask.any(axis=1))[0]
         cols = np.nonzero(mask.any(axis=0))[0].astype(np.int32)
-        return {"values": np.ascontiguousarray(weight[np.ix_(rows, cols)]), "rows": rows, "cols": cols}
+        slots = np.full(weight.shape[0], -1, np.int32)
+        slots[rows] = np.arange(len(rows), dtype=np.int32)
+        return {"values": np.ascontiguousarray(weight[np.ix_(rows, cols)]), "row_slots": slots, "cols": cols}
 
     def unpack(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
         values = storage["values"]
         dense = np.zeros(shape, dtype=values.dtype)
-        dense[np.ix_(storage["rows"], storage["cols"])] = values
+        dense[np.ix_(kept_rows(storage["row_slots"]), storage["cols"])] = values
         return dense
 
     def expected_storage(self, kernel: Kernel) -> list[tuple[str, list[int] | None, tuple[str, ...]]]:
         values = list(ir.RankedTensorType(kernel.view.values.type).shape)
         if len(values) != 2:
             values = [-1, -1]
-        return [("values", values, FLOAT_TYPES), ("rows", [values[0]], ("i32",)), ("cols", [values[1]], ("i32",))]
+        return [("values", values, FLOAT_TYPES), ("row_slots", [kernel.out_features], ("i32",)), ("cols", [values[1]], ("i32",))]
 
     def content_problem(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> str | None:
-        for name, limit in (("rows", shape[0]), ("cols", shape[1])):
-            indices = storage[name].astype(np.int64)
-            if len(indices) == 0 or indices[0] < 0 or indices[-1] >= limit or np.any(np.diff(indices) <= 0):
-                return f"storage '{name}' must hold increasing indices below {limit}"
+        kept = storage["row_slots"][storage["row_slots"] >= 0]
+        if np.any(storage["row_slots"] < -1) or not np.array_equal(kept, np.arange(len(storage["values"]))):
+            return "storage 'row_slots' must number the kept rows 0, 1, ... in order and hold -1 for removed ones"
+        cols = storage["cols"].astype(np.int64)
+        if len(cols) == 0 or cols[0] < 0 or cols[-1] >= shape[1] or np.any(np.diff(cols) <= 0):
+            return f"storage 'cols' must hold increasing indices below {shape[1]}"
         return None
 
     def lower(self, kernel: Kernel, target: str) -> ir.Value:
@@ -89,16 +97,20 @@ class ChannelsFormat(StorageFormat):
             raise ValueError("channels storage must be constant to be lowered")
         out_features, in_features = kernel.shape
         x = kernel.input
-        kept_rows, kept_cols = storage["rows"], storage["cols"]
-        if not _is_identity(kept_cols, in_features):
-            x = _gather_columns(x, kernel.storage_values["cols"], len(kept_cols))
+        if not _is_identity(storage["cols"], in_features):
+            x = _gather_columns(x, kernel.storage_values["cols"], len(storage["cols"]))
         acc = matmul(x, transpose(kernel.storage_values["values"], [1, 0]))
-        if not _is_identity(kept_rows, out_features):
-            acc = _scatter_columns(acc, kept_rows, out_features)
+        if not _is_identity(storage["row_slots"], out_features):
+            acc = _scatter_columns(acc, kernel.storage_values["row_slots"], out_features)
         return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
 
     def describe(self, params: dict[str, Any]) -> str:
         return "kept rows x columns, dense"
+
+
+def kept_rows(row_slots: np.ndarray) -> np.ndarray:
+    """The indices of the kept output rows."""
+    return np.nonzero(row_slots >= 0)[0]
 
 
 def _is_identity(indices: np.ndarray, size: int) -> bool:
@@ -109,7 +121,7 @@ def _gather_columns(x: ir.Value, cols: ir.Value, count: int) -> ir.Value:
     """``x[:, cols]`` (``[M, K] -> [M, count]``)."""
     x_type = ir.RankedTensorType(x.type)
     m = x_type.shape[0]
-    d0, d1 = ir.AffineExpr.get_dim(0), ir.AffineExpr.get_dim(1)
+    d1 = ir.AffineExpr.get_dim(1)
     result_type = ir.RankedTensorType.get([m, count], x_type.element_type)
 
     def body(args: list[ir.Value]) -> ir.Value:
@@ -119,12 +131,10 @@ def _gather_columns(x: ir.Value, cols: ir.Value, count: int) -> ir.Value:
     return elementwise([cols], [ir.AffineMap.get(2, 0, [d1])], result_type, body)
 
 
-def _scatter_columns(z: ir.Value, rows: np.ndarray, width: int) -> ir.Value:
-    """``y [M, width]`` with ``y[:, rows] = z`` and zeros elsewhere."""
+def _scatter_columns(z: ir.Value, row_slots: ir.Value, width: int) -> ir.Value:
+    """``y [M, width]`` with ``y[:, n] = z[:, row_slots[n]]``, zero where ``row_slots[n]`` is -1."""
     z_type = ir.RankedTensorType(z.type)
     element = z_type.element_type
-    slot = np.full(width, -1, np.int32)
-    slot[rows] = np.arange(len(rows), dtype=np.int32)
     d1 = ir.AffineExpr.get_dim(1)
     result_type = ir.RankedTensorType.get([z_type.shape[0], width], element)
     i32 = ir.IntegerType.get_signless(32)
@@ -135,7 +145,7 @@ def _scatter_columns(z: ir.Value, rows: np.ndarray, width: int) -> ir.Value:
         value = tensor.ExtractOp(z, [linalg.IndexOp(0).result, position]).result
         return arith.SelectOp(kept, value, scalar(0.0, element)).result
 
-    return elementwise([constant(slot)], [ir.AffineMap.get(2, 0, [d1])], result_type, body)
+    return elementwise([row_slots], [ir.AffineMap.get(2, 0, [d1])], result_type, body)
 
 
 FORMAT = ChannelsFormat()

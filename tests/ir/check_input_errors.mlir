@@ -41,3 +41,16 @@ module {
     return %x : tensor<4xf32>
   }
 }
+
+// -----
+
+// An op of a dialect no target compiles is named here, before any backend sees it.
+func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{op 'gpu.thread_id' is from the 'gpu' dialect, which no sparsile target compiles at stage 'linalg'; that stage's IR may use: arith, builtin, cf, complex, func, linalg, math, scf, sparse_tensor, tensor}}
+  %t = gpu.thread_id x
+  %i = arith.index_cast %t : index to i32
+  %f = arith.sitofp %i : i32 to f32
+  %e = tensor.empty() : tensor<4xf32>
+  %y = linalg.fill ins(%f : f32) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  return %y : tensor<4xf32>
+}

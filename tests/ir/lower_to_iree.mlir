@@ -81,15 +81,16 @@ func.func @silu(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
 // CHECK-LABEL: func.func @channels_gather_scatter
 // CHECK: arith.constant dense<{{.*}}> : tensor<3x4xf32>
 // CPU-LABEL: func.func @channels_gather_scatter
+// CPU-DAG: %[[SLOTS:.*]] = arith.constant dense<[0, -1, 1]> : tensor<3xi32>
 // CPU: %[[G:.*]] = linalg.generic {{.*}} ins(%{{.*}} : tensor<2xi32>) outs(%{{.*}} : tensor<1x2xf32>)
 // CPU: tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<1x4xf32>
 // CPU: %[[ACC:.*]] = linalg.matmul ins(%[[G]], %{{.*}} : tensor<1x2xf32>, tensor<2x2xf32>)
-// CPU: linalg.generic {{.*}} ins(%{{.*}} : tensor<3xi32>) outs(%{{.*}} : tensor<1x3xf32>)
+// CPU: linalg.generic {{.*}} ins(%[[SLOTS]] : tensor<3xi32>) outs(%{{.*}} : tensor<1x3xf32>)
 // CPU: arith.select
 func.func @channels_gather_scatter(%x: tensor<1x4xf32>) -> tensor<1x3xf32> {
   %v = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
-  %r = arith.constant dense<[0, 2]> : tensor<2xi32>
+  %r = arith.constant dense<[0, -1, 1]> : tensor<3xi32>
   %c = arith.constant dense<[1, 3]> : tensor<2xi32>
-  %y = "sparsile.matmul"(%x, %v, %r, %c) {params = {}, tiles = {}, format = "channels", pattern = "channels", out_features = 3 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<1x4xf32>, tensor<2x2xf32>, tensor<2xi32>, tensor<2xi32>) -> tensor<1x3xf32>
+  %y = "sparsile.matmul"(%x, %v, %r, %c) {params = {}, tiles = {}, format = "channels", pattern = "channels", out_features = 3 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<1x4xf32>, tensor<2x2xf32>, tensor<3xi32>, tensor<2xi32>) -> tensor<1x3xf32>
   return %y : tensor<1x3xf32>
 }

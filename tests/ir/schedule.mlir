@@ -79,10 +79,11 @@ func.func @blocks(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
 
 // -----
 
-// Kept neurons are kept on every target: the sub-matrix and the kept row and column indices.
+// Kept neurons are kept on every target: the sub-matrix, each row's slot in it (-1: removed)
+// and the kept columns.
 // CHECK-LABEL: func.func @channels
 // CHECK-DAG: %[[V:.*]] = arith.constant dense<{{\[}}[1.000000e+00, 2.000000e+00], [3.000000e+00, 4.000000e+00]]> : tensor<2x2xf32>
-// CHECK-DAG: %[[R:.*]] = arith.constant dense<[0, 2]> : tensor<2xi32>
+// CHECK-DAG: %[[R:.*]] = arith.constant dense<[0, -1, 1]> : tensor<3xi32>
 // CHECK-DAG: %[[C:.*]] = arith.constant dense<[1, 2]> : tensor<2xi32>
 // CHECK: "sparsile.matmul"(%{{.*}}, %[[V]], %[[R]], %[[C]]) {{.*}}format = "channels"
 // GPU-LABEL: func.func @channels

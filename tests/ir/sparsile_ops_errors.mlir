@@ -109,7 +109,7 @@ func.func @channel_indices(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
   %v = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
   %r = arith.constant dense<[0.0, 1.0]> : tensor<2xf32>
   %c = arith.constant dense<[0, 1]> : tensor<2xi32>
-  // expected-error @+1 {{'sparsile.matmul' storage 'rows' must hold i32, not f32}}
+  // expected-error @+1 {{'sparsile.matmul' storage 'row_slots' must hold i32, not f32}}
   %y = "sparsile.matmul"(%x, %v, %r, %c) {format = "channels", pattern = "channels", params = {}, tiles = {}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<1x2xf32>, tensor<2x2xf32>, tensor<2xf32>, tensor<2xi32>) -> tensor<1x2xf32>
   return %y : tensor<1x2xf32>
 }
@@ -119,7 +119,7 @@ func.func @channel_indices(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
 func.func @storage_count(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
   %v = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
   %r = arith.constant dense<[0, 1]> : tensor<2xi32>
-  // expected-error @+1 {{'sparsile.matmul' with format 'channels' takes 3 storage operands (values, rows, cols), got 2}}
+  // expected-error @+1 {{'sparsile.matmul' with format 'channels' takes 3 storage operands (values, row_slots, cols), got 2}}
   %y = "sparsile.matmul"(%x, %v, %r) {format = "channels", pattern = "channels", params = {}, tiles = {}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0>} : (tensor<1x2xf32>, tensor<2x2xf32>, tensor<2xi32>) -> tensor<1x2xf32>
   return %y : tensor<1x2xf32>
 }
