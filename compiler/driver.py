@@ -98,8 +98,8 @@ def lower_model(model: Any, example_args: Sequence[Any], options: CompileOptions
     start = options.from_stage or "linalg"
     names = [start, *(s.name for s in stages_after(start, options.target.family))]
     if stage not in names or stage == "vmfb":
-        raise ModelSpecError(f"stage '{stage}' is not an MLIR stage after '{options.from_stage or 'linalg'}' on target "
-                             f"'{options.target.name}'; choose one of: {', '.join(n for n in names if n != 'vmfb')}")
+        choices = ", ".join(n for n in names if n != "vmfb")
+        raise ModelSpecError(f"stage '{stage}' is not an MLIR stage from '{start}' on target '{options.target.name}'; choose one of: {choices}")
     _check_chip(options)
     return _Staged(model, example_args, options, until=stage).run().stage_ir[stage]
 

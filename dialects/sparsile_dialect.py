@@ -99,7 +99,7 @@ class MatmulOp(Sparsile.Operation, name="matmul", traits=[Pure]):  # type: ignor
         aux = [self.aux0, self.aux1, self.aux2, self.aux3]
         if any(a is None and b is not None for a, b in zip(aux, aux[1:])):
             return _fail(self, "fills its storage operands aux0..aux3 in order, without gaps")
-        from ..passes.formats import storage_problem  # the formats know their storage
+        from ..passes.kernel_ops import storage_problem  # the formats know their storage
 
         problem = storage_problem(self.operation)
         return _fail(self, problem) if problem else True

@@ -12,14 +12,20 @@ sparse stops paying can be solved for.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import sympy
 
-if TYPE_CHECKING:
-    from .formats.base import Coefficients
-
 M = sympy.Symbol("M", positive=True)
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """Seconds per stored value, and per stored value and input row: ``stored * (per_value + per_row * M)``."""
+
+    per_value: float
+    per_row: float
+
 
 #: A sparse kernel must be predicted at least this much faster than dense to be chosen.
 MARGIN = 0.9

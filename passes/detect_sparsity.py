@@ -13,7 +13,8 @@ from ..dialects.patterns import Pattern, PatternKind
 from ..mlir import ir, sparse_tensor
 from . import sparsity_attr
 from .pass_base import Pass
-from .pattern_detection import SparsityStats, check_requested, choose_pattern, describe, measure
+from .pattern_detection import check_requested, choose_pattern, describe
+from .weight_stats import SparsityStats, measure
 from .weights import WeightUse, weight_uses
 
 _CONV_KINDS = frozenset({PatternKind.CSR, PatternKind.CHANNELS})

@@ -13,7 +13,7 @@ from . import sparsity_attr
 from .detect_sparsity import weight_record
 from .kernel_ops import create
 from .pass_base import Pass
-from .pattern_detection import measure
+from .weight_stats import measure
 from .weights import WeightUse, defining_op, float_constant, weight_uses
 
 

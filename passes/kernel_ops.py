@@ -247,3 +247,15 @@ def single_user(value: ir.Value) -> ir.Operation | None:
         return None
     owner = users[0]
     return owner.operation if hasattr(owner, "operation") else owner
+
+
+def storage_problem(op: ir.Operation) -> str | None:
+    """What is wrong with the storage operands of a ``sparsile.matmul``, or None (for its verifier)."""
+    from .formats import get_format
+
+    kernel = Kernel(op)
+    try:
+        fmt = get_format(kernel.format_name)
+    except ValueError as err:
+        return str(err)
+    return fmt.storage_problem(kernel)

@@ -27,7 +27,7 @@ class _Candidate:
     seconds: Any  # sympy expression in M
 
     def at(self, rows: int) -> float:
-        return at_rows(self.seconds, rows)
+        return at_rows(self.seconds, self.plan.rows or rows)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from sparsile.dialects.patterns import BLOCK_SIZES, Pattern, PatternKind
 from sparsile.passes.formats.bsr import BLOCK_FILL, block_density
 from sparsile.passes.formats.channels import CHANNEL_FILL
 from sparsile.passes.formats.nm import NM_TIGHTNESS, tightest_nm
-from sparsile.passes.pattern_detection import check_requested, choose_pattern, measure
+from sparsile.passes.pattern_detection import check_requested, choose_pattern
+from sparsile.passes.weight_stats import measure
 
 ALL = frozenset(PatternKind)
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

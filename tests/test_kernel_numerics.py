@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pruning
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -80,3 +81,26 @@ def test_format_epilogue_batch_matches_eager(fmt, batch, k_blocks, n_blocks, spa
     got = compiled(x, r)
     # fp32 sums in a different order: error grows with the reduction length.
     np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5 * k)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 31, 33, 197])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_at_odd_row_counts(fmt, rows):
+    """Row counts with no factor of 16 run in padded activation blocks, with the exact result."""
+    torch.manual_seed(rows)
+    model = Layer(96, 128, True, "relu", 1.0, True).eval()
+    prune(model.fc, fmt, 0.8)
+    x, r = torch.randn(rows, 96), torch.randn(rows, 128)
+    compiled = sparsile.compile(model, (x, r), sparsity={"fc": fmt}, cache=False)
+    assert compiled.report["fc"].format != "dense"
+    with torch.no_grad():
+        expected = model(x, r)
+    np.testing.assert_allclose(compiled(x, r).numpy(), expected.numpy(), rtol=1e-4, atol=1e-5 * 96)
+
+
+@pytest.mark.parametrize("m,mb", [(1, 2), (2, 2), (3, 4), (7, 8), (16, 16), (31, 32), (33, 64), (50, 64), (197, 128), (256, 128)])
+def test_activation_blocks_are_whole_vectors(m, mb):
+    from sparsile.passes.csr_kernels import activation_block, padded_rows
+
+    assert activation_block(m) == mb
+    assert padded_rows(m, mb) % mb == 0 and padded_rows(m, mb) - m < mb

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from ...dialects.patterns import PatternKind
 
 if TYPE_CHECKING:
-    from ...mlir import ir
     from .base import StorageFormat
 
 _NOT_FORMATS = frozenset({"base"})
@@ -39,18 +38,6 @@ def get_format(name: str) -> StorageFormat:
         if fmt.name == name:
             return fmt
     raise ValueError(f"unknown storage format '{name}'; formats: {', '.join(format_names())}")
-
-
-def storage_problem(op: ir.Operation) -> str | None:
-    """What is wrong with the storage operands of a ``sparsile.matmul``, or None (for its verifier)."""
-    from ..kernel_ops import Kernel
-
-    kernel = Kernel(op)
-    try:
-        fmt = get_format(kernel.format_name)
-    except ValueError as err:
-        return str(err)
-    return fmt.storage_problem(kernel)
 
 
 def detection_order() -> list[StorageFormat]:

@@ -24,22 +24,15 @@ import numpy as np
 
 from ...dialects.patterns import Pattern, PatternKind
 from ...mlir import ir
+from ..cost_model import Coefficients, linear_cost
 
 if TYPE_CHECKING:
     import sympy
 
     from ..kernel_ops import Kernel
-    from ..pattern_detection import SparsityStats
+    from ..weight_stats import SparsityStats
 
 TARGET_FAMILIES = ("cpu", "gpu", "vulkan", "native")
-
-
-@dataclass(frozen=True)
-class Coefficients:
-    """Seconds per stored value, and per stored value and input row: ``stored * (per_value + per_row * M)``."""
-
-    per_value: float
-    per_row: float
 
 
 @dataclass(frozen=True)
@@ -48,6 +41,8 @@ class Plan:
 
     params: dict[str, Any] = field(default_factory=dict)
     tiles: dict[str, Any] = field(default_factory=dict)
+    #: The rows the kernel computes, when it pads the input (the cost is taken there).
+    rows: int | None = None
 
 
 class StorageFormat:
@@ -129,8 +124,6 @@ class StorageFormat:
 
     def seconds(self, storage: dict[str, np.ndarray], params: dict[str, Any]) -> sympy.Expr:
         """Predicted seconds of one call, as an expression of the input rows ``M``."""
-        from ..cost_model import linear_cost
-
         return linear_cost(self.stored_values(storage, params), self.coefficients)
 
     # --- lowering ---------------------------------------------------------------------------

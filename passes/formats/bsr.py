@@ -16,13 +16,14 @@ import numpy as np
 
 from ...dialects.patterns import BLOCK_SIZES, Pattern, PatternKind
 from ...mlir import ir
+from ..cost_model import Coefficients
 from ..epilogue_ir import epilogue
 from ..native_sparse import assemble, matmul_transposed
-from .base import Coefficients, Plan, StorageFormat
+from .base import Plan, StorageFormat
 
 if TYPE_CHECKING:
     from ..kernel_ops import Kernel
-    from ..pattern_detection import SparsityStats
+    from ..weight_stats import SparsityStats
 
 #: Nonzero blocks must be at least this full for "bsr<B>".
 BLOCK_FILL = 0.9

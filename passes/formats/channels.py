@@ -27,7 +27,7 @@ from .dense import FLOAT_TYPES, DenseFormat
 
 if TYPE_CHECKING:
     from ..kernel_ops import Kernel
-    from ..pattern_detection import SparsityStats
+    from ..weight_stats import SparsityStats
 
 #: Kept rows/columns must be at least this full for "channels".
 CHANNEL_FILL = 0.9

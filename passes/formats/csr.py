@@ -21,16 +21,17 @@ import numpy as np
 
 from ...dialects.patterns import CSR, Pattern, PatternKind
 from ...mlir import ir, tensor
-from ..csr_kernels import BlockedConfig, blocked_config, blocked_csr_kernel, scalar_csr_kernel
+from ..cost_model import Coefficients
+from ..csr_kernels import BlockedConfig, blocked_config, blocked_csr_kernel, padded_rows, scalar_csr_kernel
 from ..dispatch_markers import dispatch, module_of, unique_symbol
 from ..epilogue_ir import epilogue
-from ..ir_build import transpose
+from ..ir_build import transpose, zeros
 from ..native_sparse import assemble, matmul_transposed
-from .base import Coefficients, Plan, StorageFormat
+from .base import Plan, StorageFormat
 
 if TYPE_CHECKING:
     from ..kernel_ops import Kernel
-    from ..pattern_detection import SparsityStats
+    from ..weight_stats import SparsityStats
 
 #: The scalar batch-1 kernel's tiles: output rows per workgroup, nonzeros per step, FMA chains.
 SCALAR_TILES = {"rows": 256, "unroll": 8, "chains": 4}
@@ -63,7 +64,7 @@ class CsrFormat(StorageFormat):
             return Plan({"kc": k, "col_bits": col_bits}, dict(SCALAR_TILES))
         config = blocked_config(rows, n, float(np.count_nonzero(weight)) / weight.size)
         tiles = {"mb": config.mb, "rows": config.rows, "unroll": config.unroll, "chains": config.chains}
-        return Plan({"kc": config.kc, "col_bits": col_bits}, tiles)
+        return Plan({"kc": config.kc, "col_bits": col_bits}, tiles, rows=padded_rows(rows, config.mb))
 
     def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
         return ("values", "cols", "offsets")
@@ -183,9 +184,11 @@ def _lower_cpu(kernel: Kernel) -> ir.Value:
         unroll=int(tiles.get("unroll", default.unroll)),
         chains=int(tiles.get("chains", default.chains)),
     )
-    if m % config.mb:
-        raise ValueError(f"tile mb = {config.mb} does not divide the {m} input rows")
-    blocks, mb = m // config.mb, config.mb
+    mb = config.mb
+    rows = padded_rows(m, mb)
+    blocks = rows // mb
+    if rows != m:  # whole activation blocks: the padding rows are zeros, their results dropped
+        x = tensor.InsertSliceOp(x, zeros([rows, k], f32), [], [], [], [0, 0], [m, k], [1, 1]).result
     with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
         body = blocked_csr_kernel(unique_symbol(module, "sparsile_kernel_"), n=n, k=k, blocks=blocks, nnz=nnz, col_type=col_type, config=config)
     x3 = tensor.ExpandShapeOp(ir.RankedTensorType.get([blocks, mb, k], f32), x, [[0, 1], [2]], [], [blocks, mb, k]).result
@@ -195,7 +198,9 @@ def _lower_cpu(kernel: Kernel) -> ir.Value:
     # layers meet as transpose pairs the canonicalizer removes; the residual in the model's layout.
     yt = epilogue(yt, kernel.epilogue, kernel.scale, kernel.bias, None, bias_dim=1)
     y3 = transpose(yt, [0, 2, 1])
-    acc = tensor.CollapseShapeOp(ir.RankedTensorType.get([m, n], f32), y3, [[0, 1], [2]]).result
+    acc = tensor.CollapseShapeOp(ir.RankedTensorType.get([rows, n], f32), y3, [[0, 1], [2]]).result
+    if rows != m:
+        acc = tensor.ExtractSliceOp(ir.RankedTensorType.get([m, n], f32), acc, [], [], [], [0, 0], [m, n], [1, 1]).result
     return epilogue(acc, "none", 1.0, None, kernel.residual)
 
 

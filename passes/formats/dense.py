@@ -15,9 +15,10 @@ import numpy as np
 
 from ...dialects.patterns import Pattern
 from ...mlir import ir
+from ..cost_model import Coefficients
 from ..epilogue_ir import epilogue
 from ..ir_build import matmul, transpose
-from .base import TARGET_FAMILIES, Coefficients, Plan, StorageFormat
+from .base import TARGET_FAMILIES, Plan, StorageFormat
 
 if TYPE_CHECKING:
     from ..kernel_ops import Kernel

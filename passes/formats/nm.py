@@ -16,14 +16,15 @@ import numpy as np
 
 from ...dialects.patterns import NM_PATTERNS, Pattern, PatternKind
 from ...mlir import ir, tensor
+from ..cost_model import Coefficients
 from ..dispatch_markers import dispatch, module_of, unique_symbol
 from ..epilogue_ir import epilogue
 from ..nm_kernels import LANES, two_four_gemv_kernel
-from .base import Coefficients, Plan, StorageFormat
+from .base import Plan, StorageFormat
 
 if TYPE_CHECKING:
     from ..kernel_ops import Kernel
-    from ..pattern_detection import SparsityStats
+    from ..weight_stats import SparsityStats
 
 #: An N:M pattern counts only if the weight is about as dense as N/M (not far sparser).
 NM_TIGHTNESS = 0.75

@@ -68,3 +68,22 @@ func.func @csr_chunked(%x: tensor<2x4xf32>) -> tensor<2x3xf32> {
   %y = "sparsile.matmul"(%x, %v, %c, %o) {format = "csr", pattern = "csr", params = {kc = 2 : i64, col_bits = 16 : i64}, tiles = {mb = 2 : i64, rows = 32 : i64}, out_features = 3 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<2x4xf32>, tensor<3xf32>, tensor<3xi16>, tensor<7xi32>) -> tensor<2x3xf32>
   return %y : tensor<2x3xf32>
 }
+
+// -----
+
+// 3 rows in a 4-row activation block: x is padded with a zero row, the result sliced back.
+// CHECK-LABEL: func.func private @sparsile_kernel_0
+// CHECK-SAME: memref<1x4x4xf32>
+// CHECK-LABEL: func.func @csr_padded_rows
+// CHECK: %[[PAD:.*]] = tensor.insert_slice %{{.*}} into %{{.*}}[0, 0] [3, 4] [1, 1] : tensor<3x4xf32> into tensor<4x4xf32>
+// CHECK: tensor.expand_shape %[[PAD]]
+// CHECK: call @sparsile_dispatch_0
+// CHECK: %[[Y:.*]] = tensor.extract_slice %{{.*}}[0, 0] [3, 3] [1, 1] : tensor<4x3xf32> to tensor<3x3xf32>
+// CHECK: return %[[Y]]
+func.func @csr_padded_rows(%x: tensor<3x4xf32>) -> tensor<3x3xf32> {
+  %v = arith.constant dense<[1.0, 2.0, 3.0]> : tensor<3xf32>
+  %c = arith.constant dense<[0, 3, 1]> : tensor<3xi16>
+  %o = arith.constant dense<[0, 2, 2, 3]> : tensor<4xi32>
+  %y = "sparsile.matmul"(%x, %v, %c, %o) {format = "csr", pattern = "csr", params = {kc = 4 : i64, col_bits = 16 : i64}, tiles = {mb = 4 : i64, rows = 32 : i64}, out_features = 3 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<3x4xf32>, tensor<3xf32>, tensor<3xi16>, tensor<4xi32>) -> tensor<3x3xf32>
+  return %y : tensor<3x3xf32>
+}
