@@ -96,10 +96,10 @@ class BsrFormat(StorageFormat):
         return dense
 
     def expected_storage(self, kernel: Kernel) -> list[tuple[str, list[int] | None, tuple[str, ...]]]:
-        b = int(kernel.params.get("block", 0))
+        b = int(kernel.params["block"])  # checked by storage_problem
         values = list(ir.RankedTensorType(kernel.view.values.type).shape)
         nb = values[0] if values else -1
-        return [("values", [nb, b, b], ("f32",)), ("block_cols", [nb], ("i32",)), ("block_row_offsets", [kernel.out_features // max(b, 1) + 1], ("i32",))]
+        return [("values", [nb, b, b], ("f32",)), ("block_cols", [nb], ("i32",)), ("block_row_offsets", [kernel.out_features // b + 1], ("i32",))]
 
     def storage_problem(self, kernel: Kernel) -> str | None:
         b = kernel.params.get("block")

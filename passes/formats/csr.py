@@ -97,9 +97,7 @@ class CsrFormat(StorageFormat):
         return dense
 
     def expected_storage(self, kernel: Kernel) -> list[tuple[str, list[int] | None, tuple[str, ...]]]:
-        kc, bits = int(kernel.params.get("kc", 0)), int(kernel.params.get("col_bits", 0))
-        if kc <= 0 or bits not in (16, 32):
-            return [("values", [-1], ()), ("cols", [-1], ()), ("offsets", [-1], ())]
+        kc, bits = int(kernel.params["kc"]), int(kernel.params["col_bits"])  # checked by storage_problem
         values = list(ir.RankedTensorType(kernel.view.values.type).shape)
         chunks = -(-kernel.in_features // kc)
         return [("values", values, ("f32",)), ("cols", values, (f"i{bits}",)), ("offsets", [chunks * kernel.out_features + 1], ("i32",))]
