@@ -96,9 +96,9 @@ def analyze_model(model: Any, example_args: Sequence[Any], options: CompileOptio
 def lower_model(model: Any, example_args: Sequence[Any], options: CompileOptions, stage: str) -> str:
     """Run the stages up to ``stage`` and return its IR."""
     start = options.from_stage or "linalg"
-    names = [start, *(s.name for s in stages_after(start, options.target.family))]
-    if stage not in names or stage == "vmfb":
-        choices = ", ".join(n for n in names if n != "vmfb")
+    names = [start, *(s.name for s in stages_after(start, options.target.family) if s.kind != "iree-compile")]
+    if stage not in names:
+        choices = ", ".join(names)
         raise ModelSpecError(f"stage '{stage}' is not an MLIR stage from '{start}' on target '{options.target.name}'; choose one of: {choices}")
     _check_chip(options)
     return _Staged(model, example_args, options, until=stage).run().stage_ir[stage]
@@ -198,7 +198,7 @@ def _run_stage(stage: Stage, run: _Run) -> None:
         try:
             result = handoff(to_bytecode(module), run.options.elide_limit)
         except IreeCompileError as err:
-            raise _iree_failure(run, stage.name, "hand-off", err) from None
+            raise _iree_failure(run, stage.name, "hand-off", err, to_text(module, None)) from None
         run.handoff = result.bytecode
         run.record(stage.name, result.text)
         return
@@ -209,7 +209,7 @@ def _run_stage(stage: Stage, run: _Run) -> None:
         try:
             run.payload = compile_vmfb(run.handoff, _iree_flags(run.options))
         except IreeCompileError as err:
-            raise _iree_failure(run, stage.name, "iree-compile", err) from None
+            raise _iree_failure(run, stage.name, "iree-compile", err, run.handoff) from None
         run.signature = vmfb_signature(run.payload, run.source.entry, run.source.input_names)
         return
     assert module is not None and stage.pipeline is not None
@@ -227,13 +227,10 @@ def _iree_flags(options: CompileOptions) -> list[str]:
     return [*options.target.flags, *options.iree_flags]
 
 
-def _iree_failure(run: _Run, stage: str, step: str, err: Any) -> PipelineError:
+def _iree_failure(run: _Run, stage: str, step: str, err: Any, given: str | bytes) -> PipelineError:
     """A hand-off or iree-compile failure, with the IR it was given saved and the command that repeats it."""
     directory = Path(run.options.dump_ir) if run.options.dump_ir else None
-    text = run.stage_ir.get("iree-handoff") if step == "iree-compile" else None
-    if text is None and run.source.module is not None:
-        text = to_text(run.source.module, None)
-    path = run.runner.save_text(text or "", stage, step, directory)
+    path = run.runner.save_ir(given, stage, step, directory)
     flags = " ".join(_iree_flags(run.options))
     repro = f"iree-compile {shlex.quote(path)} {flags} -o model.vmfb"
     return PipelineError(stage, step, err.diagnostics, path, repro)

@@ -70,15 +70,19 @@ class PassRunner:
 
     def save_failing_ir(self, op: ir.Operation, stage: str, pass_name: str) -> str:
         """Write ``op`` in full (nothing elided) for a failure report; return the path."""
-        return self.save_text(to_text(op, elide_limit=None), stage, pass_name)
+        return self.save_ir(to_text(op, elide_limit=None), stage, pass_name)
 
-    def save_text(self, text: str, stage: str, step: str, directory: Path | None = None) -> str:
-        """Write the IR ``text`` a failing step was given; return the path."""
+    def save_ir(self, ir_source: str | bytes, stage: str, step: str, directory: Path | None = None) -> str:
+        """Write the IR a failing step was given (text, or bytecode as ``.mlirbc``); return the path."""
         self._failure_count += 1
         directory = directory or self.failure_dir or Path(tempfile.mkdtemp(prefix="sparsile-failure-"))
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"failed-{stage}-{step}-{self._failure_count}.mlir"
-        path.write_text(text)
+        suffix = ".mlirbc" if isinstance(ir_source, bytes) else ".mlir"
+        path = directory / f"failed-{stage}-{step}-{self._failure_count}{suffix}"
+        if isinstance(ir_source, bytes):
+            path.write_bytes(ir_source)
+        else:
+            path.write_text(ir_source)
         return str(path)
 
 

@@ -156,3 +156,22 @@ def test_iree_failure_names_the_stage(models, tmp_path):
         sparsile.compile(model, args, iree_flags=("--iree-no-such-flag",), dump_ir=tmp_path)
     assert "reproduce with: iree-compile" in str(info.value)
     assert Path(info.value.ir_path).is_file()
+    # The saved input is what iree-compile was given (the hand-off, in full): the repro runs it.
+    import shlex
+    import subprocess
+    import sys
+
+    command = shlex.split(info.value.repro.replace("--iree-no-such-flag", ""))
+    command[0] = str(Path(sys.executable).parent / "iree-compile")
+    command[-1] = str(tmp_path / "repro.vmfb")
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    assert (tmp_path / "repro.vmfb").stat().st_size > 1000
+
+
+def test_lower_names_the_stages_it_can_stop_at(models):
+    model, args = models.mlp()
+    expected = r"stage 'llvm' is not an MLIR stage from 'linalg' on target 'cpu'; choose one of: linalg, annotated, kernels, iree-input, iree-handoff"
+    with pytest.raises(ModelSpecError, match=expected):
+        sparsile.lower(model, args, "llvm")
+    with pytest.raises(ModelSpecError, match=r"stage 'vmfb' is not an MLIR stage"):
+        sparsile.lower(model, args, "vmfb")
