@@ -8,8 +8,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import RuntimeLoadError
+from .device_transfer import to_device, to_host
 from .devices import get_device, register_user, vm_instance
 from .signature import Signature, parse_declaration
+
+#: Drivers whose device memory is host memory: numpy arguments are imported without a copy.
+HOST_DRIVERS = ("local-task", "local-sync")
 
 
 class IreeModule:
@@ -36,6 +40,7 @@ class IreeModule:
         self.signature: Signature | None = parse_declaration(declaration) if declaration else None
         self._objects: list[Any] = [function]
         self._invoker: Any = None
+        self._device: Any = None
         register_user(self)
 
     def _bind(self) -> Any:
@@ -51,20 +56,27 @@ class IreeModule:
         except (RuntimeError, ValueError) as err:
             raise RuntimeLoadError(f"the IREE runtime could not load the module on '{self.driver}': {err}") from None
         self._objects += [hal, context]
+        self._device = device
         self._invoker = iree_rt.FunctionInvoker(context, device, self._objects[0])
         return self._invoker
 
     def __call__(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         invoker = self._invoker or self._bind()
+        on_host = self.driver in HOST_DRIVERS
+        if not on_host:
+            arrays = [to_device(self._device, a) for a in arrays]
         results = invoker(*arrays)
         if not isinstance(results, tuple):
             results = (results,)
         # Copied out so no array the caller keeps pins IREE memory past interpreter exit.
+        if not on_host:
+            return [to_host(self._device, r) if hasattr(r, "_buffer_view") else np.array(r, copy=True) for r in results]
         return [np.array(r.to_host() if hasattr(r, "to_host") else r, copy=True) for r in results]
 
     def release(self) -> None:
         """Drop the runtime objects now (newest first); the module cannot be called after."""
         self._invoker = None
+        self._device = None
         while self._objects:
             self._objects.pop()
         self._module = None

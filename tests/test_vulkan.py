@@ -1,0 +1,132 @@
+"""Vulkan numerics: pruned models in every format, through sparsile's runtime and stock iree-run-module.
+
+These run wherever a Vulkan device exists; in CI that is Mesa's lavapipe (a CPU Vulkan
+driver, installed by ``.ci/run``), which says nothing about GPU speed. They skip, saying
+why, where there is none.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import sparsile
+
+TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
+
+
+def _vulkan_problem() -> str | None:
+    from sparsile.runtime import get_device
+
+    try:
+        get_device("vulkan")
+    except sparsile.RuntimeLoadError as err:
+        return str(err)
+    return None
+
+
+pytestmark = pytest.mark.skipif(
+    (problem := _vulkan_problem()) is not None,
+    reason=f"no Vulkan device here ({problem}); `.ci/run` installs Mesa's lavapipe (mesa-vulkan-drivers libvulkan1)",
+)
+
+
+def _mlp_in_every_format() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+    import pruning
+    from models import MLP
+
+    torch.manual_seed(0)
+    model = MLP((64, 128, 128, 128, 64, 32)).eval()
+    first, second, third, fourth, _ = model.layers
+    pruning.magnitude(first, 0.9)
+    pruning.n_of_m(second, 2, 4)
+    pruning.blocks(third, 0.75, 16)
+    pruning.neurons(fourth, 0.5)
+    return model, (torch.randn(8, 64),)
+
+
+def _pruned_encoder_block(models) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+    import pruning
+
+    model, args = models.encoder_block()
+    pruning.magnitude(model.qkv, 0.9)
+    pruning.n_of_m(model.proj, 2, 4)
+    pruning.blocks(model.fc1, 0.75, 16)
+    pruning.neurons(model.fc2, 0.5)
+    return model, args
+
+
+def _pruned_cnn(models) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+    import torch.nn.utils.prune
+
+    model, args = models.cnn()
+    with torch.no_grad():
+        for conv in (m for m in model.modules() if isinstance(m, torch.nn.Conv2d)):
+            torch.nn.utils.prune.l1_unstructured(conv, "weight", amount=0.9)
+            torch.nn.utils.prune.remove(conv, "weight")
+    return model, args
+
+
+@pytest.fixture(scope="module")
+def vulkan_models(models, tmp_path_factory):
+    built = {}
+    for name, make in (("mlp", _mlp_in_every_format), ("encoder", lambda: _pruned_encoder_block(models)), ("cnn", lambda: _pruned_cnn(models))):
+        model, args = make()
+        compiled = sparsile.compile(model, args, target="vulkan")
+        directory = compiled.save(tmp_path_factory.mktemp("vulkan") / name)
+        with torch.no_grad():
+            expected = model(*args)
+        built[name] = (compiled, directory, args, expected)
+    yield built
+    for compiled, *_ in built.values():
+        compiled.release()
+
+
+@pytest.mark.parametrize("name", ["mlp", "encoder", "cnn"])
+def test_vulkan_matches_eager_through_sparsile(vulkan_models, name):
+    compiled, directory, args, expected = vulkan_models[name]
+    torch.testing.assert_close(compiled(*args), expected, **TOLERANCE)
+    loaded = sparsile.load(directory)
+    try:
+        got = loaded(*(a.numpy() for a in args))
+        np.testing.assert_allclose(got, expected.numpy(), **TOLERANCE)
+    finally:
+        loaded.release()
+
+
+def test_vulkan_report_names_every_format(vulkan_models):
+    compiled, *_ = vulkan_models["mlp"]
+    assert [layer.pattern for layer in compiled.report][:4] == ["csr", "2:4", "bsr16", "channels"]
+
+
+@pytest.mark.parametrize("name", ["mlp", "encoder", "cnn"])
+def test_vulkan_matches_eager_through_iree_run_module(vulkan_models, name, tmp_path):
+    compiled, directory, args, expected = vulkan_models[name]
+    inputs = []
+    for i, arg in enumerate(args):
+        np.save(tmp_path / f"x{i}.npy", arg.numpy())
+        inputs.append(f"--input=@{tmp_path / f'x{i}.npy'}")
+    tool = Path(sys.executable).parent / "iree-run-module"
+    result = subprocess.run(
+        [str(tool), f"--module={directory / 'model.vmfb'}", "--device=vulkan", f"--function={compiled.manifest.entry}",
+         *inputs, f"--output=@{tmp_path / 'y.npy'}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected.numpy(), **TOLERANCE)
+
+
+def test_vulkan_takes_unaligned_arguments(vulkan_models):
+    """Vulkan imports host memory only at 4096-byte alignment; the runtime copies what it cannot import."""
+    compiled, _, args, expected = vulkan_models["mlp"]
+    x = args[0].numpy()
+    backing = np.empty(x.size + 1, dtype=x.dtype)
+    unaligned = backing[1:].reshape(x.shape)
+    unaligned[...] = x
+    assert unaligned.ctypes.data % 4096 != 0 and unaligned.flags.c_contiguous
+    np.testing.assert_allclose(compiled(unaligned), expected.numpy(), **TOLERANCE)
