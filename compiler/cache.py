@@ -80,6 +80,9 @@ def cache_key(module_bytecode: bytes, plan: dict[str, Any], target_chip: str | N
     h.update(compiler_fingerprint().encode())
     h.update(json.dumps(plan, sort_keys=True, default=str).encode())
     h.update(json.dumps(environment.output_affecting(), sort_keys=True).encode())
+    from .passes.cost_model import model_digest
+
+    h.update(model_digest().encode())  # the coefficients decide storage formats
     if any("target-cpu=host" in str(flag) for stage in plan.get("stages", []) for flag in stage[1]):
         h.update(host_cpu().encode())
     h.update(module_bytecode)

@@ -120,6 +120,9 @@ class _Staged:
     """A model loaded into a fresh context, and the stages still to run on it (with progress)."""
 
     def __init__(self, model: Any, example_args: Sequence[Any], options: CompileOptions, until: str | None):
+        from .passes.cost_model import model_digest
+
+        model_digest()  # a cost model file that cannot be used is an error before any work
         self.options = options
         self.ctx = new_context()
         start = options.from_stage or "linalg"

@@ -25,7 +25,9 @@ CACHE_DIR = EnvVar("SPARSILE_CACHE_DIR", False, "directory of the artifact cache
 ALWAYS_COMPILE = EnvVar("SPARSILE_ALWAYS_COMPILE", False, "1: never read the artifact cache (still writes it)")
 NO_CACHE = EnvVar("SPARSILE_NO_CACHE", False, "1: neither read nor write the artifact cache")
 
-VARIABLES: tuple[EnvVar, ...] = (CACHE_DIR, ALWAYS_COMPILE, NO_CACHE)
+COST_MODEL = EnvVar("SPARSILE_COST_MODEL", True, "a cost coefficient file from benchmarks/calibrate.py (default: the checked-in one)")
+
+VARIABLES: tuple[EnvVar, ...] = (CACHE_DIR, ALWAYS_COMPILE, NO_CACHE, COST_MODEL)
 
 
 def flag(var: EnvVar) -> bool:

@@ -52,6 +52,7 @@ class LayerReport:
     sparse_bytes: float
     speedup: str
     storage: str = ""
+    stored_values: int = 0
     predicted_us: float = 0.0
     dense_predicted_us: float = 0.0
     fallback: str = ""

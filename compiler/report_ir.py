@@ -106,6 +106,7 @@ def _row(record: dict[str, Any], weight: np.ndarray | None, fmt: str, storage: s
         sparse_bytes=stored_bytes,
         speedup=speedup_class(speedup),
         storage=storage,
+        stored_values=stored,
         predicted_us=predicted,
         dense_predicted_us=dense_predicted,
         fallback=record.get("fallback", ""),

@@ -1,39 +1,104 @@
-"""The cost model: predicted time of one weight's matmul in a storage format.
+"""The cost model: predicted time of one weight's matmul in a storage format, from measured coefficients.
 
-A kernel costs ``stored * (per_value + per_row * M)`` seconds for ``stored`` values
-streamed (nonzeros, kept values, the whole weight for dense) and ``M`` input rows: a
-fixed cost to stream a value and its index, and a cost per value and input row (the
-multiply-adds). Each storage format carries its coefficients
-(:mod:`sparsile.passes.formats`); they are fitted to the kernels sparsile emits on
-this project's 2-core AVX-512 machines (llvm-cpu) and rank formats, they do not
-promise microseconds. Costs are sympy expressions in M, so the batch size where
-sparse stops paying can be solved for.
+A kernel costs ``fixed + stored * (per_value + per_row * M + per_block * blocks)``
+seconds for ``stored`` values streamed (nonzeros, kept values, the whole weight for
+dense) and ``M`` input rows (the rows the kernel computes, padding included): a cost
+per call, a cost to stream a value and its index, a cost per value and row (the
+multiply-adds), and for kernels that stream the weight once per activation block a
+cost per value and block. The
+coefficients of every (format, kernel) pair come from ``benchmarks/calibrate.py``,
+which times the kernels on a machine and fits them; its output for this project's
+machines is checked in as ``cost_coefficients.json`` beside this module, and
+``SPARSILE_COST_MODEL`` names another file. Costs are sympy expressions in M, so the
+batch size where sparse stops paying can be solved for.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import sympy
 
+from .. import environment
+from ..errors import SparsileError
+
 M = sympy.Symbol("M", positive=True)
-
-
-@dataclass(frozen=True)
-class Coefficients:
-    """Seconds per stored value, and per stored value and input row: ``stored * (per_value + per_row * M)``."""
-
-    per_value: float
-    per_row: float
-
 
 #: A sparse kernel must be predicted at least this much faster than dense to be chosen.
 MARGIN = 0.9
 
+DEFAULT_FILE = Path(__file__).with_name("cost_coefficients.json")
+COST_MODEL_ENV = environment.COST_MODEL.name
 
-def linear_cost(stored: int, c: Coefficients) -> sympy.Expr:
-    """``stored * (per_value + per_row * M)`` seconds."""
-    return stored * (c.per_value + c.per_row * M)
+
+@dataclass(frozen=True)
+class Coefficients:
+    """``fixed + stored * (per_value + per_row * M + per_block * M / block)`` seconds (see :func:`linear_cost`)."""
+
+    per_value: float
+    per_row: float
+    fixed: float = 0.0
+    per_block: float = 0.0
+
+
+def coefficients_file() -> Path:
+    """The coefficient file in use: ``SPARSILE_COST_MODEL`` or the checked-in one."""
+    configured = os.environ.get(COST_MODEL_ENV, "")
+    return Path(configured).expanduser() if configured else DEFAULT_FILE
+
+
+@functools.cache
+def _load(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text()
+        data = json.loads(text)
+        table = data["coefficients"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SparsileError(f"cost model {path} cannot be read ({err}); rerun benchmarks/calibrate.py or unset {COST_MODEL_ENV}") from None
+    from .formats import all_formats
+
+    for fmt in all_formats():
+        for kernel in fmt.kernels:
+            entry = table.get(fmt.name, {}).get(kernel) if isinstance(table, dict) else None
+            if not (isinstance(entry, dict) and all(isinstance(entry.get(k, 0.0), (int, float)) for k in ("per_value", "per_row", "fixed"))
+                    and "per_value" in entry and "per_row" in entry):
+                raise SparsileError(f"cost model {path} has no coefficients for format '{fmt.name}', kernel '{kernel}'; rerun benchmarks/calibrate.py")
+    return table, hashlib.sha256(text.encode()).hexdigest()
+
+
+def coefficients(fmt: str, kernel: str) -> Coefficients:
+    """The fitted coefficients of ``fmt``'s ``kernel`` (the file was checked to hold every pair when loaded)."""
+    table, _ = _load(coefficients_file())
+    entry = table[fmt][kernel]
+    return Coefficients(float(entry["per_value"]), float(entry["per_row"]), float(entry.get("fixed", 0.0)), float(entry.get("per_block", 0.0)))
+
+
+def relative_error(fmt: str, kernel: str) -> float:
+    """The median relative error of ``fmt``'s ``kernel`` fit over its calibration runs (0 when the file gives none)."""
+    table, _ = _load(coefficients_file())
+    error = table[fmt][kernel].get("median_relative_error", 0.0)
+    return float(error) if isinstance(error, (int, float)) and 0.0 <= error < 1.0 else 0.0
+
+
+def model_digest() -> str:
+    """A hash of the coefficient file in use, after checking it (compiles with different models must not share a cache entry)."""
+    return _load(coefficients_file())[1]
+
+
+def linear_cost(stored: int, c: Coefficients, block: int = 0) -> sympy.Expr:
+    """``fixed + stored * (per_value + per_row * M + per_block * M / block)`` seconds.
+
+    ``block`` is the kernel's activation block: a kernel that streams the weight once
+    per block of ``block`` rows pays ``per_block`` per value and block (0: one pass).
+    """
+    blocks = M / block if block else 1
+    return c.fixed + stored * (c.per_value + c.per_row * M + c.per_block * blocks)
 
 
 def at_rows(expr: sympy.Expr, rows: int) -> float:

@@ -21,9 +21,8 @@ def epilogue(
     scale: float,
     bias: ir.Value | None,
     residual: ir.Value | None,
-    bias_dim: int = -1,
 ) -> ir.Value:
-    """``act(acc * scale + bias) + residual`` as one elementwise generic; ``bias`` runs along ``bias_dim``."""
+    """``act(acc * scale + bias) + residual`` as one elementwise generic; ``bias`` runs along the last dim."""
     if activation == "none" and scale == 1.0 and bias is None and residual is None:
         return acc
     acc_type = ir.RankedTensorType(acc.type)
@@ -33,7 +32,7 @@ def epilogue(
     inputs, maps = [acc], [identity]
     if bias is not None:
         inputs.append(bias)
-        maps.append(ir.AffineMap.get(rank, 0, [ir.AffineExpr.get_dim(bias_dim % rank)]))
+        maps.append(ir.AffineMap.get(rank, 0, [ir.AffineExpr.get_dim(rank - 1)]))
     if residual is not None:
         inputs.append(residual)
         maps.append(identity)

@@ -10,7 +10,7 @@ import numpy as np
 from ..dialects.patterns import Pattern, PatternKind
 from ..mlir import ir
 from . import sparsity_attr
-from .cost_model import MARGIN, at_rows, crossover_rows
+from .cost_model import MARGIN, at_rows, crossover_rows, relative_error
 from .formats import all_formats
 from .formats.base import TARGET_FAMILIES, Plan, StorageFormat
 from .ir_build import constant
@@ -39,21 +39,30 @@ class Schedule(Pass):
     ``vulkan``, ``native``) at the op's input rows; each is packed and its time
     predicted with the format's cost (:mod:`sparsile.passes.cost_model`). The fastest
     sparse candidate is kept when it is predicted at least ``margin`` x faster than
-    ``dense`` storage, or whatever the prediction when the user asked for the pattern
-    (``sparsity=`` overrides, torch sparse layouts) or it is ``channels`` (dense compute
-    on the kept neurons); otherwise the weight stays dense and the reason is recorded.
+    ``dense`` storage (tightened to ``1 - e`` when its kernel's fit has a median relative
+    error ``e`` above ``1 - margin``: a prediction is trusted only as far as it was
+    measured), or whatever the prediction when the user asked for the pattern
+    (``sparsity=`` overrides, torch sparse layouts) or it is ``channels`` (dense
+    compute on the kept neurons); otherwise the weight stays dense and the reason is recorded.
     The op is rebuilt with the chosen storage as its operands, the format's ``params``
     and ``tiles``; ``sparsile.sparsity`` records the format, the bytes stored, both
-    predictions and the batch size where the choice would flip.
+    predictions and the batch size where the choice would flip. ``formats`` limits the
+    sparse storage formats considered (``dense`` always is one).
     """
 
     name = "schedule"
     target: str = "cpu"
     margin: float = MARGIN
+    formats: tuple[str, ...] = ()
 
     def run(self, op: ir.Operation, pass_: Any) -> None:
         if self.target not in TARGET_FAMILIES:
             op.location.emit_error(f"schedule: unknown target family '{self.target}'; expected one of {', '.join(TARGET_FAMILIES)}")
+            pass_.signal_pass_failure()
+            return
+        unknown = sorted(set(self.formats) - {f.name for f in all_formats()})
+        if unknown:
+            op.location.emit_error(f"schedule: unknown storage format(s) {', '.join(unknown)}; formats: {', '.join(f.name for f in all_formats())}")
             pass_.signal_pass_failure()
             return
         ok = True
@@ -75,7 +84,8 @@ class Schedule(Pass):
         record = kernel.record
         requested = record.get("source") in ("override", "declared") or pattern.kind is PatternKind.CHANNELS
         chosen, fallback = dense, ""
-        if sparse and (requested or sparse[0].at(rows) <= self.margin * dense.at(rows)):
+        margin = min(self.margin, 1.0 - relative_error(sparse[0].fmt.name, sparse[0].fmt.kernel(sparse[0].plan))) if sparse else self.margin
+        if sparse and (requested or sparse[0].at(rows) <= margin * dense.at(rows)):
             chosen = sparse[0]
         elif sparse:
             best = sparse[0]
@@ -108,11 +118,11 @@ class Schedule(Pass):
         return True
 
     def _candidate(self, fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, rows: int) -> _Candidate | None:
-        if not fmt.holds(pattern):
+        if not fmt.holds(pattern) or (self.formats and fmt.name not in self.formats and fmt.name != "dense"):
             return None
         plan = fmt.plan(pattern, weight, rows, self.target)
         if plan is None:
             return None
         storage = fmt.pack(weight, plan.params)
-        return _Candidate(fmt, plan, storage, fmt.seconds(storage, plan.params))
+        return _Candidate(fmt, plan, storage, fmt.seconds(storage, plan))
 

@@ -175,7 +175,7 @@ def test_compile_sparsity_and_factory_arguments(tmp_path, models):
 
 
 def test_compile_to_a_stage_prints_its_ir(tmp_path):
-    result = run_cli("compile", "examples/pruned_models.py:mlp", "--compile-to", "iree-handoff", "-q", check=True)
+    result = run_cli("compile", "examples/pruned_models.py:mlp", "--sparsity", "layers.0=csr", "--compile-to", "iree-handoff", "-q", check=True)
     filecheck(result.stdout, "CHECK: stream.executable private @sparsile_kernel_\nCHECK: func.func @main\nCHECK: flow.dispatch\n")
     result = run_cli("compile", "examples/pruned_models.py:mlp", "--compile-to", "kernels", "-o", str(tmp_path / "k.mlir"), "-q", check=True)
     assert '"sparsile.matmul"' in (tmp_path / "k.mlir").read_text()

@@ -24,7 +24,7 @@ import numpy as np
 
 from ...dialects.patterns import Pattern, PatternKind
 from ...mlir import ir
-from ..cost_model import Coefficients, linear_cost
+from ..cost_model import coefficients, linear_cost
 
 if TYPE_CHECKING:
     import sympy
@@ -56,8 +56,8 @@ class StorageFormat:
     detect_priority: ClassVar[int] = 100
     #: The target families :meth:`lower` supports.
     targets: ClassVar[frozenset[str]] = frozenset()
-    #: Default cost coefficients (llvm-cpu, 2 threads, AVX-512).
-    coefficients: ClassVar[Coefficients] = Coefficients(0.0, 0.0)
+    #: The kernels whose coefficients the cost model holds for this format (see :meth:`kernel`).
+    kernels: ClassVar[tuple[str, ...]] = ("default",)
 
     # --- detection --------------------------------------------------------------------------
     def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
@@ -122,9 +122,14 @@ class StorageFormat:
         """How many weight values the kernel streams (what the cost is proportional to)."""
         return int(storage["values"].size)
 
-    def seconds(self, storage: dict[str, np.ndarray], params: dict[str, Any]) -> sympy.Expr:
-        """Predicted seconds of one call, as an expression of the input rows ``M``."""
-        return linear_cost(self.stored_values(storage, params), self.coefficients)
+    def kernel(self, plan: Plan) -> str:
+        """Which of :attr:`kernels` runs ``plan`` (its cost coefficients are that kernel's)."""
+        return self.kernels[0]
+
+    def seconds(self, storage: dict[str, np.ndarray], plan: Plan) -> sympy.Expr:
+        """Predicted seconds of one call, as an expression of the rows ``M`` the kernel computes."""
+        block = int(plan.tiles.get("mb", 0))
+        return linear_cost(self.stored_values(storage, plan.params), coefficients(self.name, self.kernel(plan)), block)
 
     # --- lowering ---------------------------------------------------------------------------
     def lower(self, kernel: Kernel, target: str) -> ir.Value:

@@ -16,7 +16,6 @@ import numpy as np
 
 from ...dialects.patterns import BLOCK_SIZES, Pattern, PatternKind
 from ...mlir import ir
-from ..cost_model import Coefficients
 from ..epilogue_ir import epilogue
 from ..native_sparse import assemble, matmul_transposed
 from .base import Plan, StorageFormat
@@ -43,7 +42,7 @@ class BsrFormat(StorageFormat):
     kind = PatternKind.BSR
     detect_priority = 20
     targets = frozenset({"native"})
-    coefficients = Coefficients(700e-12, 30e-12)
+    kernels = ("native",)
 
     def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
         rows, cols = mask.shape

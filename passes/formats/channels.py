@@ -23,7 +23,7 @@ from ...mlir import arith, ir, linalg, tensor
 from ..epilogue_ir import epilogue
 from ..ir_build import elementwise, matmul, scalar, transpose
 from .base import TARGET_FAMILIES, Plan, StorageFormat
-from .dense import FLOAT_TYPES, DenseFormat
+from .dense import FLOAT_TYPES
 
 if TYPE_CHECKING:
     from ..kernel_ops import Kernel
@@ -40,7 +40,7 @@ class ChannelsFormat(StorageFormat):
     kind = PatternKind.CHANNELS
     detect_priority = 10
     targets = frozenset(TARGET_FAMILIES)
-    coefficients = DenseFormat.coefficients  # dense compute on the kept neurons
+    kernels = ("matmul",)
 
     def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
         if (stats.zero_rows or stats.zero_cols) and stats.kept_fill >= CHANNEL_FILL:

@@ -21,7 +21,6 @@ import numpy as np
 
 from ...dialects.patterns import CSR, Pattern, PatternKind
 from ...mlir import ir, tensor
-from ..cost_model import Coefficients
 from ..csr_kernels import BlockedConfig, blocked_config, blocked_csr_kernel, padded_rows, scalar_csr_kernel
 from ..dispatch_markers import dispatch, module_of, unique_symbol
 from ..epilogue_ir import epilogue
@@ -44,8 +43,12 @@ class CsrFormat(StorageFormat):
     kind = PatternKind.CSR
     detect_priority = 90
     targets = frozenset({"cpu", "native"})
-    # The CSR dispatch: ~700 ps per nonzero at batch 1 (u50 measured 1.07x dense there), ~30 ps per nonzero and row.
-    coefficients = Coefficients(700e-12, 30e-12)
+    kernels = ("batch1", "blocked", "native")
+
+    def kernel(self, plan: Plan) -> str:
+        if not plan.tiles:  # the sparsifier's loops (native-cpu)
+            return "native"
+        return "blocked" if "mb" in plan.tiles else "batch1"
 
     def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
         return CSR
@@ -192,14 +195,15 @@ def _lower_cpu(kernel: Kernel) -> ir.Value:
     x3 = tensor.ExpandShapeOp(ir.RankedTensorType.get([blocks, mb, k], f32), x, [[0, 1], [2]], [], [blocks, mb, k]).result
     xt = transpose(x3, [0, 2, 1])
     yt = dispatch(module, body, [xt, *operands], ir.RankedTensorType.get([blocks, n, mb], f32))
-    # Scale, bias and activation in the kernel's [blocks, n, mb] layout, so that consecutive sparse
-    # layers meet as transpose pairs the canonicalizer removes; the residual in the model's layout.
-    yt = epilogue(yt, kernel.epilogue, kernel.scale, kernel.bias, None, bias_dim=1)
+    # The epilogue runs in the model's [rows, n] layout, after the transpose back: applied in the
+    # kernel's [blocks, n, mb] layout (to let consecutive layers' transposes cancel) it made IREE
+    # fuse the bias into a strided transpose dispatch, 1.6x slower for 2+ blocks (384->1536, M=197:
+    # 1.99 ms vs 1.24 ms) and never faster on the chained MLPs measured.
     y3 = transpose(yt, [0, 2, 1])
     acc = tensor.CollapseShapeOp(ir.RankedTensorType.get([rows, n], f32), y3, [[0, 1], [2]]).result
     if rows != m:
         acc = tensor.ExtractSliceOp(ir.RankedTensorType.get([m, n], f32), acc, [], [], [], [0, 0], [m, n], [1, 1]).result
-    return epilogue(acc, "none", 1.0, None, kernel.residual)
+    return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
 
 
 FORMAT = CsrFormat()

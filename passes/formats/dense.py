@@ -15,7 +15,6 @@ import numpy as np
 
 from ...dialects.patterns import Pattern
 from ...mlir import ir
-from ..cost_model import Coefficients
 from ..epilogue_ir import epilogue
 from ..ir_build import matmul, transpose
 from .base import TARGET_FAMILIES, Plan, StorageFormat
@@ -37,8 +36,7 @@ class DenseFormat(StorageFormat):
 
     name = "dense"
     targets = frozenset(TARGET_FAMILIES)
-    # IREE's dense matmul (data tiling on): ~330 ps per weight at batch 1, ~21 ps per weight and row beyond.
-    coefficients = Coefficients(330e-12, 21e-12)
+    kernels = ("matmul",)
 
     def holds(self, pattern: Pattern) -> bool:
         return True

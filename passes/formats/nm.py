@@ -16,7 +16,6 @@ import numpy as np
 
 from ...dialects.patterns import NM_PATTERNS, Pattern, PatternKind
 from ...mlir import ir, tensor
-from ..cost_model import Coefficients
 from ..dispatch_markers import dispatch, module_of, unique_symbol
 from ..epilogue_ir import epilogue
 from ..nm_kernels import LANES, two_four_gemv_kernel
@@ -58,8 +57,7 @@ class NmFormat(StorageFormat):
     kind = PatternKind.NM
     detect_priority = 30
     targets = frozenset({"cpu"})
-    # The select kernel at batch 1: ~400 ps per kept value.
-    coefficients = Coefficients(400e-12, 28e-12)
+    kernels = ("select",)
 
     def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
         nm = tightest_nm(mask)

@@ -1,0 +1,186 @@
+"""Fit the cost model's coefficients to kernels timed on this machine.
+
+    python benchmarks/calibrate.py [--quick] [-o passes/cost_coefficients.json]
+
+For every storage format and kernel that runs on the ``cpu`` target it compiles single
+pruned ``Linear`` layers (several shapes, densities and row counts) with the storage
+forced to that format, times them, subtracts what the call itself costs (a compiled
+``x * 2`` with the same input: a model pays it once, not per layer), and fits ``fixed + stored * (per_value + per_row * M)``
+(plus ``stored * per_block * blocks`` for the K-blocked CSR kernel, which streams the
+weight once per activation block) by least squares of the relative error (``stored``:
+the values the kernel streams; ``M``: the rows it computes, padding included). The result is the JSON file the cost model loads
+(``sparsile.passes.cost_model``), with the machine and the measurements it came from.
+Kernels that do not run on this target (``native-cpu``'s) take the coefficients of the
+closest measured kernel, and the file says so. ``--quick`` measures one small shape with
+short timing (for CI: it checks the script, its numbers are rough).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import pruning  # noqa: E402
+from run import median_ms  # noqa: E402
+
+import sparsile  # noqa: E402
+
+# (format, kernel) -> (pattern the layers get, row counts, densities)
+PLAN = {
+    ("dense", "matmul"): ("dense", (1, 3, 16, 33, 64, 197, 512), (1.0,)),
+    ("csr", "batch1"): ("csr", (1,), (0.05, 0.1, 0.3, 0.5)),
+    ("csr", "blocked"): ("csr", (2, 3, 7, 16, 33, 64, 197, 512), (0.1, 0.3, 0.5)),
+    ("nm", "select"): ("2:4", (1,), (0.5,)),
+    ("channels", "matmul"): ("channels", (1, 16, 64, 197), (0.5,)),
+}
+SHAPES = ((384, 1536), (1536, 384), (768, 3072), (3072, 768), (2048, 2048))
+QUICK_SHAPES = ((384, 1536),)
+#: Kernels not measured here, and the measured kernel whose coefficients they take.
+ASSUMED = {("csr", "native"): ("csr", "blocked"), ("bsr", "native"): ("csr", "blocked")}
+
+
+def layer_for(pattern: str, shape: tuple[int, int], density: float) -> torch.nn.Linear:
+    k, n = shape
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(k, n, bias=False).eval()
+    if pattern == "csr":
+        pruning.magnitude(layer, 1.0 - density)
+    elif pattern == "2:4":
+        pruning.n_of_m(layer, 2, 4)
+    elif pattern == "channels":
+        pruning.neurons(layer, 1.0 - density)
+    return layer
+
+
+class Doubling(torch.nn.Module):
+    """The call itself: arguments in, a result out, one trivial dispatch."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2.0
+
+
+def measure(fmt: str, kernel: str, pattern: str, shape: tuple[int, int], rows: int, density: float, seconds: float) -> dict:
+    layer = layer_for(pattern, shape, density)
+    x = torch.randn(rows, shape[0])
+    options: dict = {"cache": False}
+    if fmt == "dense":
+        options["pass_options"] = {"detect-sparsity": {"patterns": []}}
+    else:
+        options["sparsity"] = {"weight": pattern}  # requested: stored sparse whatever the current model says
+        options["pass_options"] = {"schedule": {"formats": [fmt]}}
+    compiled = sparsile.compile(layer, (x,), **options)
+    call = sparsile.compile(Doubling().eval(), (x,), cache=False)
+    (report,) = compiled.report
+    if report.format != fmt:
+        raise RuntimeError(f"{fmt}/{kernel}: the layer was stored as {report.format}, not {fmt}")
+    layer_times: list[float] = []
+    call_times: list[float] = []
+    with torch.no_grad():
+        for _ in range(3):  # interleaved, so that the machine's drift hits both alike
+            layer_times += median_ms(lambda: compiled(x), seconds)
+            call_times += median_ms(lambda: call(x), seconds)
+    compiled.release()
+    call.release()
+    stored = report.stored_values
+    computed, blocks = _computed_rows(fmt, kernel, rows)
+    total, overhead = statistics.median(layer_times) / 1e3, statistics.median(call_times) / 1e3
+    return {"format": fmt, "kernel": kernel, "shape": list(shape), "rows": rows, "computed_rows": computed, "blocks": blocks,
+            "density": density, "stored": stored, "call_seconds": overhead, "total_seconds": total, "seconds": total - overhead}
+
+
+def _computed_rows(fmt: str, kernel: str, rows: int) -> tuple[int, int]:
+    """(rows the kernel computes, activation blocks it streams the weight for)."""
+    if fmt == "csr" and kernel == "blocked":
+        from sparsile.passes.csr_kernels import activation_block, padded_rows
+
+        mb = activation_block(rows)
+        return padded_rows(rows, mb), padded_rows(rows, mb) // mb
+    return rows, 1
+
+
+#: The terms of the model: name -> the feature it multiplies.
+TERMS = {
+    "fixed": lambda s: 1.0,
+    "per_value": lambda s: float(s["stored"]),
+    "per_row": lambda s: float(s["stored"] * s["computed_rows"]),
+    "per_block": lambda s: float(s["stored"] * s["blocks"]),
+}
+
+
+def fit(samples: list[dict], terms: tuple[str, ...]) -> dict:
+    """Least squares over ``terms``, each sample weighted by its whole call's time (the noise scales with it);
+    a negative coefficient is dropped and the rest refit."""
+    y = np.array([s["seconds"] for s in samples])
+    weight = 1.0 / np.array([s["total_seconds"] for s in samples])
+    active = list(terms)
+    while True:
+        a = np.array([[TERMS[t](s) for t in active] for s in samples]) * weight[:, None]
+        solution, *_ = np.linalg.lstsq(a, y * weight, rcond=None)
+        if (solution >= 0).all() or len(active) == 1:
+            break
+        active.pop(int(np.argmin(solution)))
+    coefficients = dict.fromkeys(("fixed", "per_value", "per_row", "per_block"), 0.0)
+    coefficients.update({t: float(max(0.0, v)) for t, v in zip(active, solution)})
+    predicted = np.array([sum(coefficients[t] * TERMS[t](s) for t in TERMS) for s in samples])
+    # Relative to the whole call: what the schedule's choices see of a model's time.
+    coefficients["median_relative_error"] = round(float(np.median(np.abs(predicted - y) * weight)), 3)
+    return coefficients
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one small shape, short timing (checks the script)")
+    parser.add_argument("-o", "--output", default=str(ROOT / "passes" / "cost_coefficients.json"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    shapes, seconds = (QUICK_SHAPES, 0.05) if args.quick else (SHAPES, 0.3)
+    table: dict[str, dict[str, dict]] = {}
+    measurements: list[dict] = []
+    for (fmt, kernel), (pattern, rows_list, densities) in PLAN.items():
+        rows_list = rows_list[::3] if args.quick else rows_list
+        samples = []
+        for shape in shapes:
+            for rows in rows_list:
+                for density in densities:
+                    print(f"{fmt}/{kernel} {shape[0]}x{shape[1]} M={rows} density={density} ...", file=sys.stderr, flush=True)
+                    samples.append(measure(fmt, kernel, pattern, shape, rows, density, seconds))
+        terms = ["fixed", "per_value"]
+        if len({s["computed_rows"] for s in samples}) > 1:
+            terms.append("per_row")
+        if len({s["blocks"] for s in samples}) > 1:
+            terms.append("per_block")
+        table.setdefault(fmt, {})[kernel] = fit(samples, tuple(terms))
+        measurements += samples
+    for (fmt, kernel), (source_fmt, source_kernel) in ASSUMED.items():
+        table.setdefault(fmt, {})[kernel] = {**table[source_fmt][source_kernel], "assumed_from": f"{source_fmt}/{source_kernel}"}
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
+    out = {
+        "machine": {"cpu": cpu, "cores_used": torch.get_num_threads(), "platform": platform.platform()},
+        "made": {"command": "python benchmarks/calibrate.py" + (" --quick" if args.quick else ""), "date": datetime.date.today().isoformat(),
+                 "sparsile": sparsile.__version__},
+        "coefficients": table,
+        "measurements": measurements,
+    }
+    Path(args.output).write_text(json.dumps(out, indent=1) + "\n")
+    for fmt, kernels in table.items():
+        for kernel, c in kernels.items():
+            print(f"{fmt:>9}/{kernel:<8} fixed {c['fixed'] * 1e6:7.2f} us  per value {c['per_value'] * 1e12:6.1f} ps  "
+                  f"per value and row {c['per_row'] * 1e12:6.2f} ps  per value and block {c['per_block'] * 1e12:6.1f} ps  "
+                  + (c.get("assumed_from") or f"fit error {c.get('median_relative_error')}"))
+    print(f"coefficients: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,98 @@
+"""The cost model's coefficients come from benchmarks/calibrate.py, and compiles use the file they are given."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pruning
+import pytest
+import torch
+
+import sparsile
+import sparsile.driver
+from sparsile.passes.formats import all_formats
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("calibrate") / "coefficients.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "calibrate.py"), "--quick", "-o", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def _every_kernel(table: dict) -> None:
+    for fmt in all_formats():
+        for kernel in fmt.kernels:
+            entry = table[fmt.name][kernel]
+            assert entry["per_value"] >= 0 and entry["per_row"] >= 0 and entry["fixed"] >= 0, (fmt.name, kernel)
+
+
+def test_the_checked_in_model_covers_every_kernel_and_says_where_it_came_from():
+    data = json.loads((ROOT / "passes" / "cost_coefficients.json").read_text())
+    _every_kernel(data["coefficients"])
+    assert data["made"]["command"] == "python benchmarks/calibrate.py" and data["machine"]["cpu"]
+    assert len(data["measurements"]) > 50
+
+
+def test_quick_calibration_writes_a_model_that_compiles_use(quick_model, monkeypatch):
+    data = json.loads(quick_model.read_text())
+    _every_kernel(data["coefficients"])
+    assert data["coefficients"]["csr"]["native"]["assumed_from"] == "csr/blocked"
+    monkeypatch.setenv("SPARSILE_COST_MODEL", str(quick_model))
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(256, 512).eval()
+    pruning.magnitude(layer, 0.9)
+    x = torch.randn(33, 256)
+    compiled = sparsile.compile(layer, (x,), cache=False)
+    (row,) = compiled.report
+    c = data["coefficients"][row.format]["blocked" if row.format == "csr" else "matmul"]
+    rows = 64 if row.format == "csr" else 33  # csr pads 33 rows to one 64-row block
+    expected = (c["fixed"] + row.stored_values * (c["per_value"] + c["per_row"] * rows + c["per_block"])) * 1e6
+    assert row.predicted_us == float(f"{expected:.3g}")  # recorded to three significant figures
+
+
+def test_a_broken_model_file_is_a_clear_error(tmp_path, monkeypatch, models):
+    path = tmp_path / "broken.json"
+    path.write_text("{not json")
+    monkeypatch.setenv("SPARSILE_COST_MODEL", str(path))
+    from sparsile.passes.cost_model import _load
+
+    _load.cache_clear()
+    monkeypatch.setattr(sparsile.driver, "load_source", lambda *a: pytest.fail("the model was imported before the cost model was checked"))
+    model, args = models.mlp()
+    torch.manual_seed(0)
+    pruning.magnitude(model.layers[0], 0.9)
+    with pytest.raises(sparsile.SparsileError, match=r"cost model .*broken.json cannot be read .*rerun benchmarks/calibrate.py or unset SPARSILE_COST_MODEL"):
+        sparsile.compile(model, args, cache=False)
+    path.write_text(json.dumps({"coefficients": {"dense": {"matmul": {"per_value": 1e-10, "per_row": 1e-11}}}}))
+    _load.cache_clear()
+    with pytest.raises(sparsile.SparsileError, match=r"has no coefficients for format '\w+', kernel '\w+'; rerun benchmarks/calibrate.py"):
+        sparsile.compile(model, args, cache=False)
+
+
+@pytest.mark.parametrize(("error", "expected"), [(0.0, "csr"), (0.2, "dense")])
+def test_a_kernel_is_trusted_only_as_far_as_its_fit_was_measured(tmp_path, monkeypatch, error, expected):
+    """Predicted at 0.85 of dense: inside the 0.9 margin, outside a fit that is 20% off."""
+    from sparsile.passes.cost_model import _load
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(256, 512, bias=False).eval()
+    pruning.magnitude(layer, 0.9)
+    stored = int(torch.count_nonzero(layer.weight))
+    data = json.loads((ROOT / "passes" / "cost_coefficients.json").read_text())
+    data["coefficients"]["dense"]["matmul"] = {"fixed": 0.0, "per_value": 1e-10, "per_row": 0.0}
+    per_value = 0.85 * 1e-10 * layer.weight.numel() / stored
+    data["coefficients"]["csr"]["batch1"] = {"fixed": 0.0, "per_value": per_value, "per_row": 0.0, "median_relative_error": error}
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setenv("SPARSILE_COST_MODEL", str(path))
+    _load.cache_clear()
+    (row,) = sparsile.compile(layer, (torch.randn(1, 256),), cache=False).report
+    assert row.format == expected
+    assert row.predicted_us / row.dense_predicted_us == pytest.approx(0.85 if expected == "csr" else 1.0, rel=0.01)
