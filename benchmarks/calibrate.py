@@ -11,7 +11,10 @@ weight once per activation block) by least squares of the relative error (``stor
 the values the kernel streams; ``M``: the rows it computes, padding included). The result is the JSON file the cost model loads
 (``sparsile.passes.cost_model``), with the machine and the measurements it came from.
 Kernels that do not run on this target (``native-cpu``'s) take the coefficients of the
-closest measured kernel, and the file says so. ``--quick`` measures one small shape with
+closest measured kernel, and the file says so. The GPU kernels (``gpu`` and ``vulkan``
+families) are fitted the same way from ``benchmarks/gpu_results.json``, the timings
+``python benchmarks/gpu.py run`` wrote on a GPU machine; ``--gpu-only`` refits just
+those into an existing file. ``--quick`` measures one small shape with
 short timing (for CI: it checks the script, its numbers are rough).
 """
 
@@ -48,6 +51,39 @@ SHAPES = ((384, 1536), (1536, 384), (768, 3072), (3072, 768), (2048, 2048))
 QUICK_SHAPES = ((384, 1536),)
 #: Kernels not measured here, and the measured kernel whose coefficients they take.
 ASSUMED = {("csr", "native"): ("csr", "blocked"), ("bsr", "native"): ("csr", "blocked")}
+#: GPU timings (benchmarks/gpu.py run), and the kernel each of its formats ran.
+GPU_RESULTS = ROOT / "benchmarks" / "gpu_results.json"
+GPU_KERNELS = {"dense": "gpu_matmul", "ell": "gather", "bell": "gather"}
+GPU_ASSUMED = {("channels", "gpu_matmul"): ("dense", "gpu_matmul")}
+
+
+def gpu_coefficients(path: Path) -> tuple[dict[str, dict[str, dict]], dict]:
+    """The GPU kernels' coefficients fitted to ``path``'s timings, and the machine they ran on;
+    without timings every GPU kernel is marked unmeasured (it then predicts nothing)."""
+    if not path.exists():
+        unmeasured = {"fixed": 0.0, "per_value": 0.0, "per_row": 0.0, "per_block": 0.0, "unmeasured": True,
+                      "reason": f"no GPU timings ({path.name}): run benchmarks/gpu.py on a GPU, then calibrate.py --gpu-only"}
+        table: dict[str, dict[str, dict]] = {}
+        for fmt, kernel in [*GPU_KERNELS.items(), *GPU_ASSUMED]:
+            table.setdefault(fmt, {})[kernel] = dict(unmeasured)
+        return table, {}
+    data = json.loads(path.read_text())
+    overhead = float(data["overhead_seconds"])
+    table = {}
+    for fmt, kernel in GPU_KERNELS.items():
+        samples = [{"seconds": c["seconds"] - overhead, "total_seconds": c["seconds"], "stored": c["stored"],
+                    "computed_rows": c["rows"], "blocks": 1} for c in data["cases"] if c["format"] == fmt]
+        if not samples:
+            raise SystemExit(f"{path} holds no timings of format '{fmt}'")
+        table.setdefault(fmt, {})[kernel] = {**fit(samples, ("fixed", "per_value", "per_row")), "measured_on": data["machine"]}
+    for (fmt, kernel), (source_fmt, source_kernel) in GPU_ASSUMED.items():
+        table.setdefault(fmt, {})[kernel] = {**table[source_fmt][source_kernel], "assumed_from": f"{source_fmt}/{source_kernel}"}
+    return table, data["machine"]
+
+
+def _merge(table: dict, extra: dict) -> None:
+    for fmt, kernels in extra.items():
+        table.setdefault(fmt, {}).update(kernels)
 
 
 def layer_for(pattern: str, shape: tuple[int, int], density: float) -> torch.nn.Linear:
@@ -142,7 +178,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one small shape, short timing (checks the script)")
     parser.add_argument("-o", "--output", default=str(ROOT / "passes" / "cost_coefficients.json"))
+    parser.add_argument("--gpu-only", action="store_true", help=f"refit only the GPU kernels (from {GPU_RESULTS.name}) into --output")
+    parser.add_argument("--gpu-results", default=str(GPU_RESULTS), help="the GPU timings to fit")
     args = parser.parse_args(argv)
+    gpu_table, gpu_machine = gpu_coefficients(Path(args.gpu_results))
+    if args.gpu_only:
+        out = json.loads(Path(args.output).read_text())
+        _merge(out["coefficients"], gpu_table)
+        out["gpu_machine"] = gpu_machine
+        Path(args.output).write_text(json.dumps(out, indent=1) + "\n")
+        _print(gpu_table, args.output)
+        return 0
     torch.set_num_threads(2)
     shapes, seconds = (QUICK_SHAPES, 0.05) if args.quick else (SHAPES, 0.3)
     table: dict[str, dict[str, dict]] = {}
@@ -164,22 +210,28 @@ def main(argv: list[str] | None = None) -> int:
         measurements += samples
     for (fmt, kernel), (source_fmt, source_kernel) in ASSUMED.items():
         table.setdefault(fmt, {})[kernel] = {**table[source_fmt][source_kernel], "assumed_from": f"{source_fmt}/{source_kernel}"}
+    _merge(table, gpu_table)
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
     out = {
         "machine": {"cpu": cpu, "cores_used": torch.get_num_threads(), "platform": platform.platform()},
         "made": {"command": "python benchmarks/calibrate.py" + (" --quick" if args.quick else ""), "date": datetime.date.today().isoformat(),
                  "sparsile": sparsile.__version__},
+        "gpu_machine": gpu_machine,
         "coefficients": table,
         "measurements": measurements,
     }
     Path(args.output).write_text(json.dumps(out, indent=1) + "\n")
+    _print(table, args.output)
+    return 0
+
+
+def _print(table: dict, output: str) -> None:
     for fmt, kernels in table.items():
         for kernel, c in kernels.items():
             print(f"{fmt:>9}/{kernel:<8} fixed {c['fixed'] * 1e6:7.2f} us  per value {c['per_value'] * 1e12:6.1f} ps  "
                   f"per value and row {c['per_row'] * 1e12:6.2f} ps  per value and block {c['per_block'] * 1e12:6.1f} ps  "
-                  + (c.get("assumed_from") or f"fit error {c.get('median_relative_error')}"))
-    print(f"coefficients: {args.output}")
-    return 0
+                  + (c.get("assumed_from") or c.get("reason") or f"fit error {c.get('median_relative_error')}"))
+    print(f"coefficients: {output}")
 
 
 if __name__ == "__main__":

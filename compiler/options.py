@@ -66,6 +66,10 @@ class CompileOptions:
         if self.dump_ir is not None:
             self.dump_ir = Path(self.dump_ir)
         self.iree_flags = tuple(self.iree_flags)
+        if self.sparsity is None:
+            self.sparsity = {}
+        if not isinstance(self.sparsity, dict):
+            raise SparsileError(f"sparsity= takes a dict of layer name -> pattern, got {type(self.sparsity).__name__}")
         for layer, pattern in self.sparsity.items():
             try:
                 Pattern.parse(str(pattern))

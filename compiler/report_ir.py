@@ -104,7 +104,7 @@ def _row(record: dict[str, Any], weight: np.ndarray | None, fmt: str, storage: s
         sparse_flops=2.0 * rows * stored,
         dense_bytes=float(element_bytes * out_f * in_f),
         sparse_bytes=stored_bytes,
-        speedup=speedup_class(speedup),
+        speedup=speedup_class(speedup) if predicted or fmt == "dense" else "unmeasured",
         storage=storage,
         stored_values=stored,
         predicted_us=predicted,

@@ -9,7 +9,9 @@ cost per value and block. The
 coefficients of every (format, kernel) pair come from ``benchmarks/calibrate.py``,
 which times the kernels on a machine and fits them; its output for this project's
 machines is checked in as ``cost_coefficients.json`` beside this module, and
-``SPARSILE_COST_MODEL`` names another file. Costs are sympy expressions in M, so the
+``SPARSILE_COST_MODEL`` names another file. A kernel that was never timed (the GPU
+kernels, until ``benchmarks/gpu.py`` has run on a GPU) is marked ``unmeasured``: it
+predicts nothing, and ``schedule`` does not guess for it. Costs are sympy expressions in M, so the
 batch size where sparse stops paying can be solved for.
 """
 
@@ -45,6 +47,8 @@ class Coefficients:
     per_row: float
     fixed: float = 0.0
     per_block: float = 0.0
+    #: False for a kernel never timed (the file says ``"unmeasured": true``): it predicts nothing.
+    measured: bool = True
 
 
 def coefficients_file() -> Path:
@@ -76,7 +80,8 @@ def coefficients(fmt: str, kernel: str) -> Coefficients:
     """The fitted coefficients of ``fmt``'s ``kernel`` (the file was checked to hold every pair when loaded)."""
     table, _ = _load(coefficients_file())
     entry = table[fmt][kernel]
-    return Coefficients(float(entry["per_value"]), float(entry["per_row"]), float(entry.get("fixed", 0.0)), float(entry.get("per_block", 0.0)))
+    return Coefficients(float(entry["per_value"]), float(entry["per_row"]), float(entry.get("fixed", 0.0)), float(entry.get("per_block", 0.0)),
+                        measured=not entry.get("unmeasured", False))
 
 
 def relative_error(fmt: str, kernel: str) -> float:

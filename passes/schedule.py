@@ -10,7 +10,7 @@ import numpy as np
 from ..dialects.patterns import Pattern, PatternKind
 from ..mlir import ir
 from . import sparsity_attr
-from .cost_model import MARGIN, at_rows, crossover_rows, relative_error
+from .cost_model import MARGIN, at_rows, coefficients, crossover_rows, relative_error
 from .formats import all_formats
 from .formats.base import TARGET_FAMILIES, Plan, StorageFormat
 from .ir_build import constant
@@ -29,6 +29,14 @@ class _Candidate:
     def at(self, rows: int) -> float:
         return at_rows(self.seconds, self.plan.rows or rows)
 
+    @property
+    def measured(self) -> bool:
+        return coefficients(self.fmt.name, self.fmt.kernel(self.plan)).measured
+
+    @property
+    def stored_bytes(self) -> int:
+        return int(sum(a.nbytes for a in self.storage.values()))
+
 
 @dataclass(frozen=True)
 class Schedule(Pass):
@@ -44,6 +52,9 @@ class Schedule(Pass):
     measured), or whatever the prediction when the user asked for the pattern
     (``sparsity=`` overrides, torch sparse layouts) or it is ``channels`` (dense
     compute on the kept neurons); otherwise the weight stays dense and the reason is recorded.
+    Where a candidate's kernel was never timed on such a target (``unmeasured`` in the
+    cost model) nothing is predicted: the weight stays dense unless its pattern was
+    requested, and then the candidate storing the fewest bytes is kept.
     The op is rebuilt with the chosen storage as its operands, the format's ``params``
     and ``tiles``; ``sparsile.sparsity`` records the format, the bytes stored, both
     predictions and the batch size where the choice would flip. ``formats`` limits the
@@ -80,13 +91,20 @@ class Schedule(Pass):
         pattern, rows = kernel.pattern, kernel.rows
         candidates = [c for c in (self._candidate(fmt, pattern, weight, rows) for fmt in all_formats()) if c is not None]
         dense = next(c for c in candidates if c.fmt.name == "dense")
-        sparse = sorted((c for c in candidates if c.fmt.name != "dense"), key=lambda c: c.at(rows))
+        sparse = [c for c in candidates if c.fmt.name != "dense"]
+        predicted = dense.measured and all(c.measured for c in sparse)
+        # Without measured costs the candidate storing the fewest bytes goes first.
+        sparse.sort(key=(lambda c: c.at(rows)) if predicted else (lambda c: c.stored_bytes))
         record = kernel.record
         requested = record.get("source") in ("override", "declared") or pattern.kind is PatternKind.CHANNELS
         chosen, fallback = dense, ""
         margin = min(self.margin, 1.0 - relative_error(sparse[0].fmt.name, sparse[0].fmt.kernel(sparse[0].plan))) if sparse else self.margin
-        if sparse and (requested or sparse[0].at(rows) <= margin * dense.at(rows)):
+        if sparse and (requested or (predicted and sparse[0].at(rows) <= margin * dense.at(rows))):
             chosen = sparse[0]
+        elif sparse and not predicted:
+            best = sparse[0]
+            fallback = (f"no measured cost of {best.fmt.name} or dense on target {self.target} (benchmarks/gpu.py times them on a GPU); "
+                        f"request the pattern with sparsity= to store it as {best.fmt.name}")
         elif sparse:
             best = sparse[0]
             fallback = f"predicted {best.at(rows) * 1e6:.3g} us as {best.fmt.name} vs {dense.at(rows) * 1e6:.3g} us dense at {rows} rows"
@@ -96,14 +114,15 @@ class Schedule(Pass):
             "format": chosen.fmt.name,
             "storage": chosen.fmt.describe(chosen.plan.params),
             "stored_values": chosen.fmt.stored_values(chosen.storage, chosen.plan.params),
-            "stored_bytes": int(sum(a.nbytes for a in chosen.storage.values())),
-            "predicted_us": float(f"{chosen.at(rows) * 1e6:.3g}"),
-            "dense_predicted_us": float(f"{dense.at(rows) * 1e6:.3g}"),
+            "stored_bytes": chosen.stored_bytes,
         }
+        if predicted:
+            decision["predicted_us"] = float(f"{chosen.at(rows) * 1e6:.3g}")
+            decision["dense_predicted_us"] = float(f"{dense.at(rows) * 1e6:.3g}")
         if fallback:
             decision["fallback"] = fallback
         best_sparse = sparse[0] if sparse else None
-        if best_sparse is not None:
+        if best_sparse is not None and predicted:
             crossover = crossover_rows(best_sparse.seconds, dense.seconds)
             if crossover is not None:
                 decision["crossover_rows"] = round(crossover, 1)
@@ -113,6 +132,9 @@ class Schedule(Pass):
         merged = {**record, **decision}
         if not fallback:
             merged.pop("fallback", None)  # a decision of an earlier schedule run
+        if not predicted:
+            for key in ("predicted_us", "dense_predicted_us", "crossover_rows"):
+                merged.pop(key, None)
         sparsity_attr.write(new, merged)
         op.erase()
         return True

@@ -80,6 +80,9 @@ def test_bad_pattern_text():
     model, x = small_mlp()
     with pytest.raises(sparsile.SparsileError, match=r"sparsity override for '2': unknown sparsity pattern 'diagonal'"):
         sparsile.analyze(model, (x,), sparsity={"2": "diagonal"})
+    with pytest.raises(sparsile.SparsileError, match=r"sparsity= takes a dict of layer name -> pattern, got list"):
+        sparsile.analyze(model, (x,), sparsity=["2:4"])
+    assert sparsile.analyze(model, (x,), sparsity=None)["2"].pattern == "dense"  # None: no overrides
 
 
 def test_torch_prune_masks_are_intent():

@@ -57,7 +57,7 @@ CASES = [
 
 
 def test_every_format_is_covered():
-    assert format_names() == ["bsr", "channels", "csr", "dense", "nm"]
+    assert format_names() == ["bell", "bsr", "channels", "csr", "dense", "ell", "nm"]
     held = {f.name for f in all_formats() for p, _ in CASES if f.holds(Pattern.parse(p))}
     assert held == set(format_names()), "every format stores some case below"
 
@@ -96,13 +96,13 @@ def test_the_verifier_accepts_what_schedule_packs():
         for text, shape in CASES:
             pattern = Pattern.parse(text)
             weight = planted(pattern, shape, seed=3)
-            for fmt in all_formats():
-                plan = fmt.plan(pattern, weight, 1, "cpu") if fmt.holds(pattern) else None
+            for fmt, target in ((f, t) for f in all_formats() for t in ("cpu", "gpu")):
+                plan = fmt.plan(pattern, weight, 1, target) if fmt.holds(pattern) else None
                 if plan is None:
                     continue
                 f32 = ir.F32Type.get()
                 with ir.InsertionPoint(module.body):
-                    f = func.FuncOp(f"{fmt.name}_{shape[0]}", ir.FunctionType.get([ir.RankedTensorType.get([1, shape[1]], f32)], []))
+                    f = func.FuncOp(f"{fmt.name}_{target}_{shape[0]}", ir.FunctionType.get([ir.RankedTensorType.get([1, shape[1]], f32)], []))
                 with ir.InsertionPoint(f.add_entry_block()):
                     storage = {name: constant(array) for name, array in fmt.pack(weight, plan.params).items()}
                     create(fmt.name, storage, input=f.arguments[0], result_type=ir.RankedTensorType.get([1, shape[0]], f32),

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from ..weight_stats import SparsityStats
 
 TARGET_FAMILIES = ("cpu", "gpu", "vulkan", "native")
+#: The families IREE compiles for GPUs (SPIR-V included): their kernels' costs were measured on a GPU.
+GPU_FAMILIES = frozenset({"gpu", "vulkan"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Plan:
     tiles: dict[str, Any] = field(default_factory=dict)
     #: The rows the kernel computes, when it pads the input (the cost is taken there).
     rows: int | None = None
+    #: The kernel (one of the format's ``kernels``) that runs the plan; empty: the format's first.
+    kernel: str = ""
 
 
 class StorageFormat:
@@ -124,7 +128,7 @@ class StorageFormat:
 
     def kernel(self, plan: Plan) -> str:
         """Which of :attr:`kernels` runs ``plan`` (its cost coefficients are that kernel's)."""
-        return self.kernels[0]
+        return plan.kernel or self.kernels[0]
 
     def seconds(self, storage: dict[str, np.ndarray], plan: Plan) -> sympy.Expr:
         """Predicted seconds of one call, as an expression of the rows ``M`` the kernel computes."""

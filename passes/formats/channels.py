@@ -22,7 +22,7 @@ from ...dialects.patterns import CHANNELS, Pattern, PatternKind
 from ...mlir import arith, ir, linalg, tensor
 from ..epilogue_ir import epilogue
 from ..ir_build import elementwise, matmul, scalar, transpose
-from .base import TARGET_FAMILIES, Plan, StorageFormat
+from .base import GPU_FAMILIES, TARGET_FAMILIES, Plan, StorageFormat
 from .dense import FLOAT_TYPES
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class ChannelsFormat(StorageFormat):
     kind = PatternKind.CHANNELS
     detect_priority = 10
     targets = frozenset(TARGET_FAMILIES)
-    kernels = ("matmul",)
+    kernels = ("matmul", "gpu_matmul")
 
     def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
         if (stats.zero_rows or stats.zero_cols) and stats.kept_fill >= CHANNEL_FILL:
@@ -57,7 +57,7 @@ class ChannelsFormat(StorageFormat):
         return pattern.kind is PatternKind.CHANNELS
 
     def plan(self, pattern: Pattern, weight: np.ndarray, rows: int, target: str) -> Plan | None:
-        return Plan()
+        return Plan(kernel="gpu_matmul" if target in GPU_FAMILIES else "")
 
     def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
         return ("values", "row_slots", "cols")

@@ -17,7 +17,7 @@ from ...dialects.patterns import Pattern
 from ...mlir import ir
 from ..epilogue_ir import epilogue
 from ..ir_build import matmul, transpose
-from .base import TARGET_FAMILIES, Plan, StorageFormat
+from .base import GPU_FAMILIES, TARGET_FAMILIES, Plan, StorageFormat
 
 if TYPE_CHECKING:
     from ..kernel_ops import Kernel
@@ -36,13 +36,13 @@ class DenseFormat(StorageFormat):
 
     name = "dense"
     targets = frozenset(TARGET_FAMILIES)
-    kernels = ("matmul",)
+    kernels = ("matmul", "gpu_matmul")
 
     def holds(self, pattern: Pattern) -> bool:
         return True
 
     def plan(self, pattern: Pattern, weight: np.ndarray, rows: int, target: str) -> Plan | None:
-        return Plan()
+        return Plan(kernel="gpu_matmul" if target in GPU_FAMILIES else "")
 
     def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
         return ("values",)

@@ -25,3 +25,56 @@ func.func @channels(%x: tensor<1x4xf32>) -> tensor<1x3xf32> {
   %y = "sparsile.matmul"(%x, %v, %r, %c) {params = {}, tiles = {}, format = "channels", pattern = "channels", out_features = 3 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<1x4xf32>, tensor<2x2xf32>, tensor<3xi32>, tensor<2xi32>) -> tensor<1x3xf32>
   return %y : tensor<1x3xf32>
 }
+
+// -----
+
+// ELL rows: the contraction reads the stored slots (values, 16-bit columns) as they are and
+// gathers x's columns inside the body; 16-bit columns are widened unsigned. Bias and ReLU follow.
+// CHECK-LABEL: func.func @ell
+// CHECK-DAG: %[[V:.*]] = arith.constant dense<{{\[}}[1.000000e+00, 2.000000e+00], [3.000000e+00, 0.000000e+00]]> : tensor<2x2xf32>
+// CHECK-DAG: %[[C:.*]] = arith.constant dense<{{\[}}[0, 3], [1, 0]]> : tensor<2x2xi16>
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]{{.*}} ins(%[[V]], %[[C]] : tensor<2x2xf32>, tensor<2x2xi16>) outs(%{{.*}} : tensor<3x2xf32>)
+// CHECK: arith.extui %{{.*}} : i16 to i32
+// CHECK: arith.index_cast
+// CHECK: tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<3x4xf32>
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK: linalg.generic
+// CHECK: arith.maximumf
+// CHECK-NOT: tensor<2x4xf32>
+func.func @ell(%x: tensor<3x4xf32>, %b: tensor<2xf32>) -> tensor<3x2xf32> {
+  %v = arith.constant dense<[[1.0, 2.0], [3.0, 0.0]]> : tensor<2x2xf32>
+  %c = arith.constant dense<[[0, 3], [1, 0]]> : tensor<2x2xi16>
+  %y = "sparsile.matmul"(%x, %v, %c, %b) {format = "ell", pattern = "csr", params = {width = 2 : i64, col_bits = 16 : i64}, tiles = {}, out_features = 2 : i64, in_features = 4 : i64, epilogue = "relu", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1, 0>} : (tensor<3x4xf32>, tensor<2x2xf32>, tensor<2x2xi16>, tensor<2xf32>) -> tensor<3x2xf32>
+  return %y : tensor<3x2xf32>
+}
+
+// -----
+
+// One row: the same slots as a GEMV on x collapsed to [K] (no row loop), expanded back to [1, N].
+// CHECK-LABEL: func.func @ell_one_row
+// CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0, 1]] : tensor<1x4xf32> into tensor<4xf32>
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: tensor.extract %{{.*}}[%{{.*}}] : tensor<4xf32>
+// CHECK: tensor.expand_shape {{.*}} : tensor<2xf32> into tensor<1x2xf32>
+func.func @ell_one_row(%x: tensor<1x4xf32>) -> tensor<1x2xf32> {
+  %v = arith.constant dense<[[1.0, 2.0], [3.0, 0.0]]> : tensor<2x2xf32>
+  %c = arith.constant dense<[[0, 3], [1, 0]]> : tensor<2x2xi32>
+  %y = "sparsile.matmul"(%x, %v, %c) {format = "ell", pattern = "csr", params = {width = 2 : i64, col_bits = 32 : i64}, tiles = {}, out_features = 2 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0>} : (tensor<1x4xf32>, tensor<2x2xf32>, tensor<2x2xi32>) -> tensor<1x2xf32>
+  return %y : tensor<1x2xf32>
+}
+
+// -----
+
+// Blocked ELL: 2x2 blocks, one slot per block row; each gathered x column serves both rows of
+// its block row (the loop over rows r is parallel beside the slot reduction).
+// CHECK-LABEL: func.func @bell
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]{{.*}} ins(%{{.*}}, %{{.*}} : tensor<2x2x2xf32>, tensor<2x2xi16>) outs(%{{.*}} : tensor<3x2x2xf32>)
+// CHECK: tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<3x4xf32>
+// CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0], [1, 2]] : tensor<3x2x2xf32> into tensor<3x4xf32>
+func.func @bell(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
+  %v = arith.constant dense<[[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]]> : tensor<2x2x2xf32>
+  %c = arith.constant dense<[[2, 3], [0, 1]]> : tensor<2x2xi16>
+  %y = "sparsile.matmul"(%x, %v, %c) {format = "bell", pattern = "bsr2", params = {block = 2 : i64, width = 1 : i64, col_bits = 16 : i64}, tiles = {}, out_features = 4 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0>} : (tensor<3x4xf32>, tensor<2x2x2xf32>, tensor<2x2xi16>) -> tensor<3x4xf32>
+  return %y : tensor<3x4xf32>
+}

@@ -1,0 +1,352 @@
+"""The GPU kernels of every storage format, checked and timed against dense on a CUDA device.
+
+    python benchmarks/gpu.py prepare DIR [--quick]   # here: compile (needs the compiler)
+    python benchmarks/gpu.py run DIR OUT             # on the GPU machine: numpy and iree-base-runtime only
+
+``prepare`` builds one ``sparsile.matmul`` per (layer shape, pattern, rows) with its
+storage as function arguments, lowers it with the format's own ``gpu`` lowering and
+compiles it with the ``cuda`` target's flags (weights as arguments: an 11008x4096
+fp32 weight is 180 MB, too big to carry as a constant). It also compiles a small
+pruned MLP in every format with ``sparsile.compile(target="cuda")`` and saves its
+inputs and torch's outputs. ``run`` regenerates the same weights from their seeds,
+packs them (:mod:`sparsile.passes.ell_storage`, numpy only), checks every kernel
+against a float64 product, times sparse and dense side by side with
+``iree-benchmark-module``, and writes ``results.json`` plus a markdown table. The
+dense and sparse runs of one cell are timed back to back; the cost of a call with no
+work (a 4-element add) is measured too and reported, not subtracted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+#: (out, in) of the layers: Llama-7B's attention projections and its MLP up/gate projection.
+SHAPES = ((4096, 4096), (11008, 4096))
+ROWS = (1, 4, 16, 64, 256)
+PATTERNS = ("dense", "u50", "u70", "u90", "2:4", "b16_90")
+QUICK = (((512, 256),), (1, 3), ("dense", "u90", "2:4", "b16_90"))
+#: The format each pattern is stored in on ``gpu`` (what ``schedule`` holds for it).
+FORMAT = {"dense": "dense", "u50": "ell", "u70": "ell", "u90": "ell", "2:4": "ell", "b16_90": "bell"}
+
+
+def _storage_module():
+    """:mod:`sparsile.passes.ell_storage` by path: it imports numpy alone, the package does not."""
+    return _by_path("ell_storage", ROOT / "passes" / "ell_storage.py")
+
+
+def _by_path(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_weight(shape: tuple[int, int], pattern: str, seed: int) -> np.ndarray:
+    """A seeded N(0, 1) weight pruned to ``pattern`` by magnitude (blocks by their L1 norm)."""
+    w = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+    n, k = shape
+    a = np.abs(w)
+    if pattern == "dense":
+        return w
+    if pattern.startswith("u"):
+        cut = int(a.size * int(pattern[1:]) / 100)
+        threshold = np.partition(a.ravel(), cut)[cut]
+        return np.where(a >= threshold, w, 0).astype(np.float32)
+    if pattern == "2:4":
+        groups = a.reshape(n, k // 4, 4)
+        drop = np.argsort(groups, axis=2)[:, :, :2]
+        keep = np.ones_like(groups, dtype=bool)
+        np.put_along_axis(keep, drop, False, axis=2)
+        return np.where(keep.reshape(n, k), w, 0).astype(np.float32)
+    if pattern == "b16_90":
+        norms = a.reshape(n // 16, 16, k // 16, 16).sum(axis=(1, 3))
+        cut = int(norms.size * 0.9)
+        keep = norms >= np.partition(norms.ravel(), cut)[cut]
+        return np.where(np.repeat(np.repeat(keep, 16, axis=0), 16, axis=1), w, 0).astype(np.float32)
+    raise ValueError(f"unknown pattern {pattern}")
+
+
+def pack(weight: np.ndarray, pattern: str, es, rows: int, target: str) -> tuple[dict[str, np.ndarray], dict]:
+    """The storage ``schedule`` writes for ``pattern`` at ``rows`` on ``target`` (same rules, numpy only)."""
+    fmt = FORMAT[pattern]
+    if fmt == "dense":
+        return {"values": weight}, {}
+    if fmt == "ell":
+        params = {"width": es.row_width(weight), "col_bits": es.gather_column_bits(weight.shape[1], rows, target)}
+        return es.pack_rows(weight, params["width"], params["col_bits"]), params
+    params = {"block": 16, "width": es.block_width(weight, 16), "col_bits": es.gather_column_bits(weight.shape[1], rows, target)}
+    return es.pack_blocks(weight, 16, params["width"], params["col_bits"]), params
+
+
+# --- prepare (needs the compiler) -----------------------------------------------------------
+
+
+def _kernel_module(fmt: str, params: dict, storage: dict[str, np.ndarray], shape: tuple[int, int], rows: int, pattern: str) -> bytes:
+    from sparsile.mlir import func, ir, new_context, to_bytecode
+    from sparsile.passes.kernel_lowering import lower_kernels
+    from sparsile.passes.kernel_ops import create
+
+    dtypes = {np.dtype(np.float32): ir.F32Type.get, np.dtype(np.int16): lambda: ir.IntegerType.get_signless(16),
+              np.dtype(np.int32): lambda: ir.IntegerType.get_signless(32)}
+    with new_context(), ir.Location.unknown():
+        module = ir.Module.create()
+        f32 = ir.F32Type.get()
+        x_type = ir.RankedTensorType.get([rows, shape[1]], f32)
+        types = [ir.RankedTensorType.get(list(a.shape), dtypes[a.dtype]()) for a in storage.values()]
+        with ir.InsertionPoint(module.body):
+
+            @func.FuncOp.from_py_func(x_type, *types, name="main")
+            def main(x, *arrays):
+                op = create(fmt, dict(zip(storage, arrays)), input=x, result_type=ir.RankedTensorType.get([rows, shape[0]], f32),
+                            shape=shape, pattern="dense" if fmt == "dense" else "csr", layer="bench", params=params)
+                return op.results[0]
+
+        if not lower_kernels(module.operation, "gpu"):
+            raise RuntimeError(f"{fmt} {shape} rows {rows} did not lower")
+        return to_bytecode(module)
+
+
+def _compile(bytecode: bytes, target: str) -> bytes:
+    from sparsile.iree_backend import compile_vmfb, handoff
+    from sparsile.targets import resolve_target
+
+    return compile_vmfb(handoff(bytecode, None).bytecode, resolve_target(target).flags)
+
+
+def _artifacts(out: Path, target: str) -> list[dict]:
+    """A pruned MLP with a layer in every pattern, compiled for cuda, with its inputs and torch's outputs."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pruning
+    from models import MLP
+
+    import sparsile
+
+    requested = {"layers.0": "csr", "layers.1": "2:4", "layers.2": "bsr16", "layers.3": "channels"}
+    made = []
+    for rows in (1, 16):
+        torch.manual_seed(0)
+        model = MLP((256, 512, 512, 512, 256, 128)).eval()
+        first, second, third, fourth, _ = model.layers
+        pruning.magnitude(first, 0.9)
+        pruning.n_of_m(second, 2, 4)
+        pruning.blocks(third, 0.9, 16)
+        pruning.neurons(fourth, 0.5)
+        x = torch.randn(rows, 256)
+        compiled = sparsile.compile(model, (x,), target=target, cache=False, sparsity=requested)
+        name = f"mlp_m{rows}"
+        compiled.save(out / name)
+        np.save(out / name / "input0.npy", x.numpy())
+        np.save(out / name / "expected.npy", model(x).detach().numpy())
+        made.append({"name": name, "formats": [l.format for l in compiled.report], "patterns": [l.pattern for l in compiled.report],
+                     "bytes": len(compiled.vmfb)})
+    return made
+
+
+def _bootstrap_cost_model(out: Path) -> None:
+    """Before the GPU kernels were ever measured the cost model has no coefficients for them:
+    use the CPU dense matmul's, marked as such (the artifacts request every layer's format, so no
+    choice depends on them)."""
+    import os
+
+    from sparsile.passes.cost_model import DEFAULT_FILE
+    from sparsile.passes.formats import all_formats
+
+    data = json.loads(DEFAULT_FILE.read_text())
+    table = data["coefficients"]
+    missing = [(f.name, k) for f in all_formats() for k in f.kernels if k not in table.get(f.name, {})]
+    if missing:
+        for fmt, kernel in missing:
+            table.setdefault(fmt, {})[kernel] = {**table["dense"]["matmul"], "assumed_from": "dense/matmul (bootstrap)"}
+        path = out / "bootstrap_cost_model.json"
+        path.write_text(json.dumps(data))
+        os.environ["SPARSILE_COST_MODEL"] = str(path)
+
+
+def prepare(out: Path, quick: bool, target: str) -> None:
+    shapes, rows_list, patterns = QUICK if quick else (SHAPES, ROWS, PATTERNS)
+    from sparsile.targets import resolve_target
+
+    out.mkdir(parents=True, exist_ok=True)
+    _bootstrap_cost_model(out)
+    es = _storage_module()
+    cases = []
+    for si, shape in enumerate(shapes):
+        for pi, pattern in enumerate(patterns):
+            seed = 1000 * si + pi
+            weight = make_weight(shape, pattern, seed)
+            packed: dict[str, tuple] = {}
+            for rows in rows_list:
+                family = resolve_target(target).family
+                bits = es.gather_column_bits(shape[1], rows, family)
+                if bits not in packed:
+                    packed[bits] = pack(weight, pattern, es, rows, family)
+                storage, params = packed[bits]
+                name = f"{shape[0]}x{shape[1]}_{pattern.replace(':', '_')}_m{rows}"
+                start = time.perf_counter()
+                (out / f"{name}.vmfb").write_bytes(_compile(_kernel_module(FORMAT[pattern], params, storage, shape, rows, pattern), target))
+                print(f"{name}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+                cases.append({"name": name, "shape": shape, "pattern": pattern, "format": FORMAT[pattern], "rows": rows, "seed": seed,
+                              "params": params, "stored": int(storage["values"].size),
+                              "storage_bytes": int(sum(a.nbytes for a in storage.values()))})
+    (out / "overhead.vmfb").write_bytes(_compile(_OVERHEAD.encode(), target))
+    artifacts = _artifacts(out, target)
+    resolved = resolve_target(target)
+    (out / "cases.json").write_text(json.dumps({"driver": resolved.driver, "family": resolved.family, "cases": cases, "artifacts": artifacts}, indent=1))
+
+
+_OVERHEAD = """func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = arith.addf %x, %x : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}"""
+
+
+# --- run (on the GPU machine) ---------------------------------------------------------------
+
+
+def _tool(name: str) -> str:
+    import iree._runtime_libs as libs
+
+    return str(Path(libs.__file__).parent / name)
+
+
+def _bench(vmfb: Path, inputs: list[Path], driver: str) -> float:
+    """Median seconds per call over 5 repetitions of iree-benchmark-module on ``driver``."""
+    cmd = [_tool("iree-benchmark-module"), f"--device={driver}", f"--module={vmfb}", "--function=main",
+           *[f"--input=@{p}" for p in inputs], "--benchmark_repetitions=5", "--benchmark_min_time=0.2s",
+           "--benchmark_format=json", "--benchmark_report_aggregates_only=true"]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    data = json.loads(result.stdout[result.stdout.index("{"):])
+    median = next(b for b in data["benchmarks"] if b.get("aggregate_name") == "median")
+    return float(median["real_time"]) * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[median["time_unit"]]
+
+
+def _call(vmfb: Path, inputs: list[np.ndarray], driver: str, entry: str = "main") -> np.ndarray:
+    import iree.runtime as rt
+
+    transfer = _by_path("device_transfer", ROOT / "runtime" / "device_transfer.py")  # numpy and iree.runtime only
+    config = rt.Config(driver)
+    ctx = rt.SystemContext(config=config)
+    ctx.add_vm_module(rt.VmModule.copy_buffer(ctx.instance, vmfb.read_bytes()))
+    device = config.device
+    out = getattr(ctx.modules.module, entry)(*[transfer.to_device(device, a) for a in inputs])
+    result = transfer.to_host(device, out)
+    del out, device, ctx, config
+    return result
+
+
+def run(directory: Path, out: Path) -> None:
+    es = _storage_module()
+    meta = json.loads((directory / "cases.json").read_text())
+    driver = meta["driver"]
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = Path("/tmp/sparsile_gpu_inputs")
+    scratch.mkdir(exist_ok=True)
+    overhead = _bench(directory / "overhead.vmfb", [_save(scratch / "o.npy", np.ones(4, np.float32))], driver)
+    results: list[dict] = []
+    weights: dict[tuple, tuple] = {}
+    for case in meta["cases"]:
+        key = (tuple(case["shape"]), case["pattern"], case["seed"], case["params"].get("col_bits"))
+        if key not in weights:
+            weight = make_weight(key[0], case["pattern"], case["seed"])
+            storage, params = pack(weight, case["pattern"], es, case["rows"], meta["family"])
+            if params != case["params"]:
+                raise SystemExit(f"{case['name']}: packed here with {params}, compiled with {case['params']}")
+            paths = [_save(scratch / f"{case['name']}_{n}.npy", a) for n, a in storage.items()]
+            weights = {key: (weight, storage, paths)}
+        weight, storage, paths = weights[key]
+        x = np.random.default_rng(7).standard_normal((case["rows"], case["shape"][1]), dtype=np.float32)
+        x_path = _save(scratch / "x.npy", x)
+        got = _call(directory / f"{case['name']}.vmfb", [x, *storage.values()], driver)
+        want = x.astype(np.float64) @ weight.astype(np.float64).T
+        error = float(np.max(np.abs(got - want)) / max(1.0, float(np.max(np.abs(want)))))
+        seconds = _bench(directory / f"{case['name']}.vmfb", [x_path, *paths], driver)
+        results.append({**case, "max_scaled_error": error, "seconds": seconds})
+        print(f"{case['name']}: {seconds * 1e6:.1f} us, error {error:.2e}", flush=True)
+    artifacts = []
+    for art in meta["artifacts"]:
+        d = directory / art["name"]
+        expected, x = np.load(d / "expected.npy"), np.load(d / "input0.npy")
+        manifest = json.loads((d / "manifest.json").read_text())
+        got = _call(d / "model.vmfb", [x], driver, manifest["entry"])
+        record = {**art, "max_abs_error": float(np.max(np.abs(got - expected)))}
+        try:  # sparsile's own runtime, where the package is importable (the command lays it out)
+            import sparsile.runtime
+
+            model = sparsile.runtime.load(d)
+            record["runtime_max_abs_error"] = float(np.max(np.abs(np.asarray(model(x)) - expected)))
+            model.release()
+        except Exception as err:  # reported, not hidden: the table says the runtime did not run
+            record["runtime_error"] = f"{type(err).__name__}: {err}"
+        artifacts.append(record)
+        print(f"{art['name']} {art['formats']}: {record}", flush=True)
+    (out / "results.json").write_text(json.dumps({"machine": _machine(driver), "made": {"command": "python benchmarks/gpu.py run",
+                                                  "date": time.strftime("%Y-%m-%d")},
+                                                  "overhead_seconds": overhead, "cases": results, "artifacts": artifacts}, indent=1))
+    (out / "table.md").write_text(table(results, overhead))
+    print(table(results, overhead))
+
+
+def _machine(driver: str) -> dict:
+    try:
+        query = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"], capture_output=True, text=True)
+        gpu = query.stdout.strip()
+    except OSError:
+        gpu = "unknown (no nvidia-smi)"
+    import iree.runtime
+
+    return {"gpu": gpu, "driver": driver,
+            "iree_runtime": getattr(iree.runtime, "__version__", "unknown")}
+
+
+def _save(path: Path, array: np.ndarray) -> Path:
+    np.save(path, array)
+    return path
+
+
+def table(results: list[dict], overhead: float) -> str:
+    """Sparse / dense time per (shape, rows), with dense's time and the storage's bytes over dense's."""
+    dense = {(tuple(r["shape"]), r["rows"]): r for r in results if r["pattern"] == "dense"}
+    patterns = [p for p in PATTERNS if any(r["pattern"] == p for r in results) and p != "dense"]
+    lines = [f"call with no work: {overhead * 1e6:.1f} us", "",
+             "| layer | M | dense us | " + " | ".join(patterns) + " |", "|---|---|---|" + "---|" * len(patterns)]
+    for (shape, rows), d in sorted(dense.items()):
+        cells = []
+        for p in patterns:
+            r = next((r for r in results if tuple(r["shape"]) == shape and r["rows"] == rows and r["pattern"] == p), None)
+            cells.append("" if r is None else f"{r['seconds'] / d['seconds']:.2f} ({r['storage_bytes'] / d['storage_bytes']:.2f} B)")
+        lines.append(f"| {shape[0]}x{shape[1]} | {rows} | {d['seconds'] * 1e6:.1f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("directory")
+    p.add_argument("--quick", action="store_true", help="one small shape (checks the script)")
+    p.add_argument("--target", default="cuda", help="the target to compile for (vulkan checks the script on lavapipe)")
+    r = sub.add_parser("run")
+    r.add_argument("directory")
+    r.add_argument("out")
+    args = parser.parse_args(argv)
+    if args.command == "prepare":
+        prepare(Path(args.directory), args.quick, args.target)
+    else:
+        run(Path(args.directory), Path(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
