@@ -4,7 +4,9 @@ A target names the IREE compiler flags that produce code for it and the IREE
 runtime driver that runs the result; ``native-cpu`` instead goes through MLIR's
 own sparsifier to LLVM and runs in process (it also takes sparse inputs). Specs are strings such as ``"cpu"``,
 ``"cpu:znver4"``, ``"cuda:sm_86"``, ``"rocm:gfx90a"`` or ``"vulkan:rdna3"``; the part
-after the colon replaces the target's default chip. A chip other than the default is
+after the colon replaces the target's default chip. ``cpu:aarch64[:<cpu>]``,
+``cpu:x86_64[:<cpu>]`` and ``cpu:riscv64[:<cpu>]`` cross-compile for that architecture
+(Linux, CPU ``generic`` unless named): the artifact runs on such a machine, not here. A chip other than the default is
 checked with IREE's own compiler before a compile starts
 (:func:`sparsile.iree_backend.check_chip`), so a misspelt one fails at once.
 """
@@ -20,6 +22,26 @@ _CHIP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
 @dataclass(frozen=True)
+class _Arch:
+    triple: str
+    default_cpu: str
+    #: Flags every compile for the architecture needs (ABI, baseline features).
+    flags: tuple[str, ...] = ()
+
+
+#: Architectures ``cpu:<arch>[:<cpu>]`` cross-compiles for.
+CPU_ARCHES: dict[str, _Arch] = {
+    "aarch64": _Arch("aarch64-linux-gnu", "generic"),
+    "x86_64": _Arch("x86_64-linux-gnu", "generic"),
+    # RV64GC with hardware floats: without +f/+d LLVM calls soft-float helpers (__mulsf3)
+    # that IREE's embedded linker does not provide.
+    "riscv64": _Arch("riscv64-linux-gnu", "generic-rv64",
+                     ("--iree-llvmcpu-target-cpu-features=+m,+a,+f,+d,+c", "--iree-llvmcpu-target-abi=lp64d")),
+}
+_ARCH_ALIASES = {"arm64": "aarch64", "amd64": "x86_64", "x86-64": "x86_64", "riscv": "riscv64"}
+
+
+@dataclass(frozen=True)
 class Target:
     """A resolved target: its canonical name, chip and everything IREE needs."""
 
@@ -32,6 +54,10 @@ class Target:
     family: str = "cpu"
     #: Whether ``chip`` is the target's default (known to work; not probed).
     default_chip: bool = True
+    #: The architecture of a cross-compiled ``cpu:<arch>`` target (None: the host's).
+    arch: str | None = None
+    #: Its LLVM target triple.
+    triple: str | None = None
 
     @property
     def is_native(self) -> bool:
@@ -41,6 +67,8 @@ class Target:
     @property
     def spec(self) -> str:
         """The string that resolves back to this target."""
+        if self.arch:
+            return f"{self.name}:{self.arch}:{self.chip}"
         return f"{self.name}:{self.chip}" if self.chip else self.name
 
 
@@ -134,6 +162,13 @@ def resolve_target(spec: str | Target) -> Target:
         raise UnknownTargetError(raw_name, TARGET_NAMES)
     if chip.strip() and kind.chip_flag is None:
         raise UnknownChipError(f"target '{name}' takes no chip, got '{chip.strip()}'; write '{name}'")
+    head, _, rest = chip.strip().partition(":")
+    arch_name = _ARCH_ALIASES.get(head.lower(), head.lower())
+    if name == "cpu" and arch_name in CPU_ARCHES:
+        return _cross_cpu(kind, arch_name, rest.strip())
+    if rest:
+        raise UnknownChipError(f"target '{name}' takes one chip, got '{chip.strip()}'; cross-compiling takes "
+                               f"cpu:<arch>[:<cpu>] with arch one of {', '.join(CPU_ARCHES)}")
     resolved = chip.strip() or kind.default_chip
     if resolved is not None and not _CHIP_NAME.fullmatch(resolved):
         raise UnknownChipError(f"chip {resolved!r} of target '{name}' is not a chip name (letters, digits, '_', '-', '.')")
@@ -149,3 +184,13 @@ def resolve_target(spec: str | Target) -> Target:
         family=kind.family,
         default_chip=resolved == kind.default_chip,
     )
+
+
+def _cross_cpu(kind: _TargetKind, arch_name: str, cpu: str) -> Target:
+    arch = CPU_ARCHES[arch_name]
+    resolved = cpu or arch.default_cpu
+    if not _CHIP_NAME.fullmatch(resolved):
+        raise UnknownChipError(f"CPU {resolved!r} of target 'cpu:{arch_name}' is not a CPU name (letters, digits, '_', '-', '.')")
+    flags = (*kind.device_flags, f"--iree-llvmcpu-target-triple={arch.triple}", f"{kind.chip_flag}={resolved}", *arch.flags)
+    return Target(name="cpu", chip=resolved, backend=kind.backend, driver=kind.driver, flags=flags, family=kind.family,
+                  default_chip=resolved == arch.default_cpu, arch=arch_name, triple=arch.triple)

@@ -114,6 +114,7 @@ class LoadedModel:
             else:
                 from .iree_module import IreeModule
 
+                _check_arch(self.manifest)
                 self._module = IreeModule(self._payload, self.manifest.target["driver"], self.manifest.entry)
         return self._module
 
@@ -160,6 +161,21 @@ class LoadedModel:
             torch_args += is_torch
             arrays.append(array)
         return arrays, torch_args > 0
+
+
+def _check_arch(manifest: Manifest) -> None:
+    """A cross-compiled artifact runs only on its architecture: say so rather than fail in IREE."""
+    import platform
+
+    arch = manifest.target.get("arch")
+    host = {"arm64": "aarch64", "amd64": "x86_64"}.get(platform.machine().lower(), platform.machine().lower())
+    if arch and arch != host:
+        from ..errors import RuntimeLoadError
+
+        raise RuntimeLoadError(
+            f"this artifact was compiled for {manifest.target.get('triple', arch)} and this machine is {host}: run it where the "
+            f"CPU is {arch} (sparsile.runtime, or the stock iree-run-module --device=local-task), or under qemu-{arch}"
+        )
 
 
 def _is_torch_tensor(value: Any) -> bool:
