@@ -127,24 +127,15 @@ def _artifacts(out: Path, target: str) -> list[dict]:
     import torch
 
     sys.path.insert(0, str(ROOT / "examples"))
-    sys.path.insert(0, str(ROOT / "tests"))
-    import pruning
-    from models import MLP
+    from models import EVERY_PATTERN, mlp_every_pattern
 
     import sparsile
 
-    requested = {"layers.0": "csr", "layers.1": "2:4", "layers.2": "bsr16", "layers.3": "channels"}
     made = []
     for rows in (1, 16):
-        torch.manual_seed(0)
-        model = MLP((256, 512, 512, 512, 256, 128)).eval()
-        first, second, third, fourth, _ = model.layers
-        pruning.magnitude(first, 0.9)
-        pruning.n_of_m(second, 2, 4)
-        pruning.blocks(third, 0.9, 16)
-        pruning.neurons(fourth, 0.5)
+        model = mlp_every_pattern((256, 512, 512, 512, 256, 128), block_sparsity=0.9)
         x = torch.randn(rows, 256)
-        compiled = sparsile.compile(model, (x,), target=target, cache=False, sparsity=requested)
+        compiled = sparsile.compile(model, (x,), target=target, cache=False, sparsity=EVERY_PATTERN)
         name = f"mlp_m{rows}"
         compiled.save(out / name)
         np.save(out / name / "input0.npy", x.numpy())

@@ -98,3 +98,22 @@ def bert_base_block(batch: int = 1, seq: int = 128) -> tuple[nn.Module, tuple[to
     """The BERT-base-sized encoder block of DESIGN.md (hidden 768, 12 heads, FFN 3072)."""
     _seeded()
     return EncoderBlock(hidden=768, heads=12, ffn=3072).eval(), (torch.randn(batch, seq, 768),)
+
+
+#: The pattern of each pruned layer of :func:`mlp_every_pattern` (as ``sparsity=`` takes it).
+EVERY_PATTERN = {"layers.0": "csr", "layers.1": "2:4", "layers.2": "bsr16", "layers.3": "channels"}
+
+
+def mlp_every_pattern(sizes: tuple[int, ...] = (64, 128, 128, 128, 64, 32), block_sparsity: float = 0.75) -> MLP:
+    """An MLP whose first four layers are pruned as :data:`EVERY_PATTERN` says: 90% by magnitude,
+    2:4, 16x16 blocks, half the neurons."""
+    import pruning
+
+    _seeded()
+    model = MLP(sizes).eval()
+    first, second, third, fourth = model.layers[:4]
+    pruning.magnitude(first, 0.9)
+    pruning.n_of_m(second, 2, 4)
+    pruning.blocks(third, block_sparsity, 16)
+    pruning.neurons(fourth, 0.5)
+    return model

@@ -52,20 +52,15 @@ def _run_aarch64(directory: Path, args: tuple[torch.Tensor, ...], tmp_path: Path
 
 
 def _mlp():
-    import pruning
-    from models import MLP
+    from models import mlp_every_pattern
 
-    torch.manual_seed(0)
-    model = MLP((64, 128, 128, 128, 64, 32)).eval()
-    first, second, third, fourth, _ = model.layers
-    pruning.magnitude(first, 0.9)
-    pruning.n_of_m(second, 2, 4)
-    pruning.blocks(third, 0.75, 16)
-    pruning.neurons(fourth, 0.5)
-    return model
+    return mlp_every_pattern()
 
 
-REQUESTED = {"layers.0": "csr", "layers.1": "2:4", "layers.2": "bsr16", "layers.3": "channels"}
+def _requested():
+    from models import EVERY_PATTERN
+
+    return EVERY_PATTERN
 
 
 @needs_qemu
@@ -74,7 +69,7 @@ def test_aarch64_mlp_in_every_format_matches_eager(rows, tmp_path):
     """Batch 1 runs the scalar CSR and 2:4 select dispatches, more rows the K-blocked one (padded)."""
     model = _mlp()
     x = torch.randn(rows, 64)
-    compiled = sparsile.compile(model, (x,), target="cpu:aarch64", sparsity=REQUESTED, cache=False)
+    compiled = sparsile.compile(model, (x,), target="cpu:aarch64", sparsity=_requested(), cache=False)
     formats = [layer.format for layer in compiled.report][:4]
     assert formats == (["csr", "nm", "csr", "channels"] if rows == 1 else ["csr", "csr", "csr", "channels"])
     directory = compiled.save(tmp_path / "artifact")

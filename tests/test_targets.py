@@ -22,19 +22,10 @@ def test_gpu_targets_compile(models, factory, target):
 
 @pytest.mark.parametrize("target", GPU_TARGETS)
 def test_sparse_mlp_in_every_format_compiles_for_gpus(target):
-    import pruning
     import torch
-    from models import MLP
+    from models import EVERY_PATTERN, mlp_every_pattern
 
-    torch.manual_seed(0)
-    model = MLP((64, 128, 128, 128, 64, 32)).eval()
-    first, second, third, fourth, _ = model.layers
-    pruning.magnitude(first, 0.9)
-    pruning.n_of_m(second, 2, 4)
-    pruning.blocks(third, 0.75, 16)
-    pruning.neurons(fourth, 0.5)
-    requested = {"layers.0": "csr", "layers.1": "2:4", "layers.2": "bsr16", "layers.3": "channels"}
-    compiled = sparsile.compile(model, (torch.randn(8, 64),), target=target, sparsity=requested)
+    compiled = sparsile.compile(mlp_every_pattern(), (torch.randn(8, 64),), target=target, sparsity=EVERY_PATTERN)
     report = list(compiled.report)
     # The report says what runs there: the GPU storage formats, no fallback.
     assert [(l.pattern, l.format, l.fallback) for l in report][:4] == [

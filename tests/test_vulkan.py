@@ -19,7 +19,7 @@ import sparsile
 
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
 REQUESTED = {
-    "mlp": {"layers.0": "csr", "layers.1": "2:4", "layers.2": "bsr16", "layers.3": "channels"},
+    "mlp": {"layers.0": "csr", "layers.1": "2:4", "layers.2": "bsr16", "layers.3": "channels"},  # models.EVERY_PATTERN
     "encoder": {"qkv": "csr", "proj": "2:4", "fc1": "bsr16", "fc2": "channels"},
 }
 
@@ -41,17 +41,9 @@ pytestmark = pytest.mark.skipif(
 
 
 def _mlp_in_every_format() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
-    import pruning
-    from models import MLP
+    from models import mlp_every_pattern
 
-    torch.manual_seed(0)
-    model = MLP((64, 128, 128, 128, 64, 32)).eval()
-    first, second, third, fourth, _ = model.layers
-    pruning.magnitude(first, 0.9)
-    pruning.n_of_m(second, 2, 4)
-    pruning.blocks(third, 0.75, 16)
-    pruning.neurons(fourth, 0.5)
-    return model, (torch.randn(8, 64),)
+    return mlp_every_pattern(), (torch.randn(8, 64),)
 
 
 def _pruned_encoder_block(models) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
