@@ -145,32 +145,11 @@ def _artifacts(out: Path, target: str) -> list[dict]:
     return made
 
 
-def _bootstrap_cost_model(out: Path) -> None:
-    """Before the GPU kernels were ever measured the cost model has no coefficients for them:
-    use the CPU dense matmul's, marked as such (the artifacts request every layer's format, so no
-    choice depends on them)."""
-    import os
-
-    from sparsile.passes.cost_model import DEFAULT_FILE
-    from sparsile.passes.formats import all_formats
-
-    data = json.loads(DEFAULT_FILE.read_text())
-    table = data["coefficients"]
-    missing = [(f.name, k) for f in all_formats() for k in f.kernels if k not in table.get(f.name, {})]
-    if missing:
-        for fmt, kernel in missing:
-            table.setdefault(fmt, {})[kernel] = {**table["dense"]["matmul"], "assumed_from": "dense/matmul (bootstrap)"}
-        path = out / "bootstrap_cost_model.json"
-        path.write_text(json.dumps(data))
-        os.environ["SPARSILE_COST_MODEL"] = str(path)
-
-
 def prepare(out: Path, quick: bool, target: str) -> None:
     shapes, rows_list, patterns = QUICK if quick else (SHAPES, ROWS, PATTERNS)
     from sparsile.targets import resolve_target
 
     out.mkdir(parents=True, exist_ok=True)
-    _bootstrap_cost_model(out)
     es = _storage_module()
     cases = []
     for si, shape in enumerate(shapes):
