@@ -24,6 +24,12 @@ import numpy as np
 from .png import heatmap
 
 
+def _predicted(layer: LayerReport) -> str:
+    if not layer.dense_predicted_us:
+        return "unmeasured" if layer.format != "dense" else ""
+    return f"{layer.predicted_us:.3g}/{layer.dense_predicted_us:.3g}"
+
+
 def speedup_class(speedup: float) -> str:
     """A coarse label for a predicted speed-up over dense."""
     if speedup < 1.15:
@@ -124,25 +130,66 @@ class SparsityReport:
         notes += [f"  {l.name}: dense fallback: {l.fallback}" for l in self.layers if l.fallback]
         return "\n".join(lines + notes)
 
-    def write_html(self, path: str | Path, title: str = "sparsile sparsity report") -> Path:
-        """An HTML page with the table and one mask heatmap per sparse layer."""
+    def summary(self) -> dict[str, Any]:
+        """Model totals: weights, parameters, sparsity, bytes dense vs stored, predicted time dense vs sparse."""
+        params = sum(l.shape[0] * l.shape[1] for l in self.layers)
+        nonzeros = sum(l.density * l.shape[0] * l.shape[1] for l in self.layers)
+        predicted = [l for l in self.layers if l.dense_predicted_us]
+        return {
+            "weights": len(self.layers),
+            "sparse_weights": sum(1 for l in self.layers if l.format != "dense"),
+            "parameters": params,
+            "sparsity": 1.0 - nonzeros / params if params else 0.0,
+            "dense_bytes": sum(l.dense_bytes for l in self.layers),
+            "stored_bytes": sum(l.sparse_bytes if l.format != "dense" else l.dense_bytes for l in self.layers),
+            # Only layers with predictions: a dense layer predicts its dense time both ways.
+            "predicted_us": sum(l.predicted_us for l in predicted) if predicted else None,
+            "dense_predicted_us": sum(l.dense_predicted_us for l in predicted) if predicted else None,
+            "unpredicted_weights": len(self.layers) - len(predicted),
+        }
+
+    def write_html(self, path: str | Path, title: str = "sparsile sparsity report", target: str | None = None) -> Path:
+        """An HTML page: the model's summary, the table with predicted times, and one mask per sparse layer
+        (drawn with the weight's aspect ratio; rows are output features, columns input features)."""
         out = Path(path)
         rows, figures = [], []
         for layer in self.layers:
-            rows.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in self._cells(layer)) + "</tr>")
+            cells = (*self._cells(layer), _predicted(layer))
+            rows.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in cells) + "</tr>")
             png = layer.heatmap_png() if layer.density < 1.0 else None
             if png is not None:
                 data = base64.b64encode(png).decode()
+                out_f, in_f = layer.shape
                 figures.append(
-                    f'<figure><img alt="mask of {html.escape(layer.name)}" src="data:image/png;base64,{data}">'
-                    f"<figcaption>{html.escape(layer.name)}: {html.escape(layer.detected)}</figcaption></figure>"
+                    f'<figure><div class="x">in features 0..{in_f - 1} &rarr;</div><div class="row">'
+                    f'<div class="y">out features 0..{out_f - 1} &rarr;</div>'
+                    f'<img alt="mask of {html.escape(layer.name)}" src="data:image/png;base64,{data}"></div>'
+                    f"<figcaption>{html.escape(layer.name)} [{out_f}x{in_f}]: {html.escape(layer.detected)}</figcaption></figure>"
                 )
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in _COLUMNS)
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in (*_COLUMNS, "predicted us sparse/dense"))
         out.write_text(
             f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}"
-            "figure{display:inline-block;margin:8px}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1><table><tr>{head}</tr>{''.join(rows)}</table>"
-            f"<h2>Masks (white = empty, blue = nonzero)</h2>{''.join(figures)}</body></html>\n"
+            "figure{display:inline-block;margin:8px;vertical-align:top}.row{display:flex;align-items:flex-start}"
+            ".x{font-size:small;margin-left:1.5em}.y{font-size:small;writing-mode:vertical-rl}"
+            "img{image-rendering:pixelated;border:1px solid #999}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1>{self._summary_html(target)}<table><tr>{head}</tr>{''.join(rows)}</table>"
+            "<h2>Masks (white = empty, blue = nonzero; removed rows and channels are white)</h2>"
+            f"{''.join(figures)}</body></html>\n"
         )
         return out
+
+    def _summary_html(self, target: str | None) -> str:
+        s = self.summary()
+        items = [
+            ("target", target or "not recorded"),
+            ("weights", f"{s['weights']} ({s['sparse_weights']} stored sparse), {s['parameters']:,} parameters"),
+            ("sparsity", f"{s['sparsity']:.1%} zeros"),
+            ("bytes dense / stored", f"{s['dense_bytes'] / 2**20:.2f} MiB / {s['stored_bytes'] / 2**20:.2f} MiB"),
+        ]
+        if s["predicted_us"] is not None:
+            note = f" ({s['unpredicted_weights']} weights without a prediction)" if s["unpredicted_weights"] else ""
+            items.append(("predicted time dense / sparse", f"{s['dense_predicted_us']:.1f} us / {s['predicted_us']:.1f} us{note}"))
+        else:
+            items.append(("predicted time", "none (no measured cost for these kernels on this target)"))
+        return "<table class='summary'>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in items) + "</table>"

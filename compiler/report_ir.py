@@ -49,10 +49,24 @@ def _kernel_row(kernel: Kernel, record: dict[str, Any]) -> LayerReport | None:
     if storage is None:
         return None
     fmt = kernel.format
-    weight = fmt.unpack(storage, kernel.params, kernel.shape)
+    weight = _uncompacted(fmt.unpack(storage, kernel.params, kernel.shape), record)
     stored = fmt.stored_values(storage, kernel.params)
     stored_bytes = float(sum(a.nbytes for a in storage.values()))
     return _row(record, weight, fmt.name, fmt.describe(kernel.params), stored, stored_bytes)
+
+
+def _uncompacted(weight: np.ndarray, record: dict[str, Any]) -> np.ndarray:
+    """A compacted weight at the layer's own shape, its removed rows and columns zero (so the mask shows them)."""
+    out_f, in_f = record["out_features"], record["in_features"]
+    if weight.shape == (out_f, in_f):
+        return weight
+    rows = sparsity_attr.decode_mask(record["kept_outputs"], out_f) if "kept_outputs" in record else np.ones(out_f, bool)
+    cols = sparsity_attr.decode_mask(record["kept_inputs"], in_f) if "kept_inputs" in record else np.ones(in_f, bool)
+    if (int(rows.sum()), int(cols.sum())) != weight.shape:
+        return weight  # the record does not say where the kept channels sit
+    full = np.zeros((out_f, in_f), weight.dtype)
+    full[np.ix_(rows, cols)] = weight
+    return full
 
 
 def _weight_of_constant(op: ir.Operation, record: dict[str, Any]) -> np.ndarray | None:
@@ -115,10 +129,10 @@ def _row(record: dict[str, Any], weight: np.ndarray | None, fmt: str, storage: s
 
 
 def _density_map(weight: np.ndarray) -> dict[str, Any]:
-    """The fraction of nonzeros per cell of an at most MAP_CELLS x MAP_CELLS grid, as uint8 in base64."""
+    """The fraction of nonzeros per square cell of a grid at most MAP_CELLS long (the weight's aspect ratio), as uint8 in base64."""
     mask = (weight != 0).astype(np.float32)
     rows, cols = mask.shape
-    fy, fx = -(-rows // MAP_CELLS), -(-cols // MAP_CELLS)
+    fy = fx = max(1, -(-max(rows, cols) // MAP_CELLS))
     padded = np.zeros((-(-rows // fy) * fy, -(-cols // fx) * fx), np.float32)
     padded[:rows, :cols] = mask
     cells = padded.reshape(padded.shape[0] // fy, fy, padded.shape[1] // fx, fx).mean(axis=(1, 3))

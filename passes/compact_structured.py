@@ -90,8 +90,10 @@ def _compact(op: ir.Operation) -> bool:
         if bias is not None:
             changes["bias"] = constant(np.ascontiguousarray(bias[rows]))
     compact = rebuild(op, **changes)
-    sparsity_attr.update(compact, compacted=f"{out_features} -> {len(rows)} outputs")
-    _shrink_consumer(consumer, compact.results[0], np.ascontiguousarray(consumer_weight[:, rows]))
+    kept = np.zeros(out_features, bool)
+    kept[rows] = True
+    sparsity_attr.update(compact, compacted=f"{out_features} -> {len(rows)} outputs", kept_outputs=sparsity_attr.encode_mask(kept))
+    _shrink_consumer(consumer, compact.results[0], np.ascontiguousarray(consumer_weight[:, rows]), kept)
     op.erase()
     return True
 
@@ -106,7 +108,7 @@ def _dense_weight(matmul_op: ir.Operation) -> np.ndarray | None:
     return None if array is None or array.ndim != 2 else np.asarray(array)
 
 
-def _shrink_consumer(consumer: ir.Operation, compact_input: ir.Value, weight: np.ndarray) -> None:
+def _shrink_consumer(consumer: ir.Operation, compact_input: ir.Value, weight: np.ndarray, kept: np.ndarray) -> None:
     if consumer.name == "linalg.matmul":
         with ir.InsertionPoint(consumer), consumer.location:
             result = matmul(compact_input, transpose(constant(weight), [1, 0]))
@@ -118,7 +120,7 @@ def _shrink_consumer(consumer: ir.Operation, compact_input: ir.Value, weight: np
     if check_requested(weight != 0, pattern) is not None:
         pattern = CSR  # e.g. N:M groups or blocks no longer aligned once columns are gone
     # The record keeps the layer's own shape; the storage's size shows what compaction saved.
-    record = {**kernel.record, "compacted_inputs": f"{kernel.in_features} -> {weight.shape[1]}"}
+    record = {**kernel.record, "compacted_inputs": f"{kernel.in_features} -> {weight.shape[1]}", "kept_inputs": sparsity_attr.encode_mask(kept)}
     with ir.InsertionPoint(consumer), consumer.location:
         storage = {"values": constant(weight)}
     rebuild(

@@ -7,7 +7,10 @@ weight constant after ``detect-sparsity`` and by the kernel op after
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+
+import numpy as np
 
 from ..mlir import ir
 
@@ -65,3 +68,13 @@ def remove(op: ir.Operation) -> None:
     """Drop ``op``'s record, if it has one."""
     if SPARSITY_ATTR in op.attributes:
         del op.attributes[SPARSITY_ATTR]
+
+
+def encode_mask(mask: np.ndarray) -> str:
+    """A 1-D boolean mask as a record value (packed bits in base64): which channels were kept."""
+    return base64.b64encode(np.packbits(np.asarray(mask, bool)).tobytes()).decode()
+
+
+def decode_mask(text: str, size: int) -> np.ndarray:
+    """The ``size`` booleans :func:`encode_mask` wrote."""
+    return np.unpackbits(np.frombuffer(base64.b64decode(text), np.uint8), count=size).astype(bool)

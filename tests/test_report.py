@@ -62,6 +62,36 @@ def test_html_has_one_image_per_sparse_layer(tmp_path):
         assert base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n")
 
 
+def test_html_opens_with_a_summary_and_draws_masks_at_their_shape(tmp_path):
+    import base64
+
+    import numpy as np
+    import pruned_models
+
+    model, args = pruned_models.encoder_block()
+    report = sparsile.analyze(model, args)
+    fc1, fc2 = report["fc1"], report["fc2"]
+    assert fc1.shape == (512, 128) and fc1.density_map["shape"] == [64, 16]  # square cells: the weight's aspect ratio
+    assert fc2.density_map["shape"] == [16, 64]
+    # fc1 lost half its output rows and fc2 the matching inputs (compacted away): the maps still
+    # show them, empty, instead of drawing the kept sub-matrix as a solid block (which would
+    # fill the map to stored / kept-area, 1.0 for fc1, not stored / whole area).
+    for layer in (fc1, fc2):
+        cells = np.frombuffer(base64.b64decode(layer.density_map["data"]), np.uint8)
+        assert abs(cells.mean() / 255 - layer.stored_values / (layer.shape[0] * layer.shape[1])) < 0.01, layer.name
+    assert abs(fc1.stored_values / (512 * 128) - 0.5) < 0.01
+    page = report.write_html(tmp_path / "r.html", target="cpu").read_text()
+    summary = page[page.index("<table class='summary'>"):page.index("</table>")]
+    s = report.summary()
+    assert s["weights"] == 4 and s["parameters"] == sum(l.shape[0] * l.shape[1] for l in report)
+    assert "<th>target</th><td>cpu</td>" in summary and f"{s['sparsity']:.1%} zeros" in summary
+    assert re.search(r"<th>bytes dense / stored</th><td>[0-9.]+ MiB / [0-9.]+ MiB</td>", summary)
+    assert s["stored_bytes"] < s["dense_bytes"]
+    assert re.search(r"<th>predicted time dense / sparse</th><td>[0-9.]+ us / [0-9.]+ us", summary)
+    assert "<th>predicted us sparse/dense</th>" in page
+    assert 'in features 0..127 &rarr;' in page and 'out features 0..511 &rarr;' in page
+
+
 def test_dense_layers_get_no_image(tmp_path, models):
     model, args = models.mlp()
     report = sparsile.analyze(model, args)

@@ -22,8 +22,11 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime import load
 
     overrides = parse_sparsity(args.sparsity)
+    target = "cpu"  # what analyze schedules for
     if Path(args.model).is_dir():
-        report = load(args.model).report
+        loaded = load(args.model)
+        report, target = loaded.report, loaded.manifest.target.get("name", "cpu")
+        loaded.release()
     elif is_mlir_path(args.model):
         from ..api import analyze
 
@@ -35,5 +38,5 @@ def run(args: argparse.Namespace) -> int:
         report = analyze(model, example_args, sparsity=overrides)
     print(report.table())
     if args.html:
-        print(f"HTML report: {report.write_html(args.html)}")
+        print(f"HTML report: {report.write_html(args.html, target=target)}")
     return 0
