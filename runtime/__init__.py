@@ -14,10 +14,12 @@ from typing import TypeVar
 
 from ..errors import ArtifactError
 from .artifact_dir import MANIFEST_NAME, read_artifact, write_artifact
+from .device_tensor import DeviceTensor
 from .devices import get_device, release_all
 from .loaded_model import IR_DIR, NATIVE_NAME, VMFB_NAME, LoadedModel
 
-__all__ = ["IR_DIR", "MANIFEST_NAME", "NATIVE_NAME", "VMFB_NAME", "LoadedModel", "get_device", "load", "open_model", "release_all", "write_artifact"]
+__all__ = ["IR_DIR", "MANIFEST_NAME", "NATIVE_NAME", "VMFB_NAME", "DeviceTensor", "LoadedModel",
+           "get_device", "load", "open_model", "release_all", "write_artifact"]
 
 
 _Model = TypeVar("_Model", bound=LoadedModel)

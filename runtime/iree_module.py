@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RuntimeLoadError
+from ..errors import ArgumentError, RuntimeLoadError
+from .device_tensor import DeviceTensor
 from .device_transfer import to_device, to_host
 from .devices import get_device, register_user, vm_instance
 from .signature import Signature, parse_declaration
@@ -60,14 +61,24 @@ class IreeModule:
         self._invoker = iree_rt.FunctionInvoker(context, device, self._objects[0])
         return self._invoker
 
-    def __call__(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, arrays: Sequence[Any], on_device: bool = False) -> list[Any]:
+        """Call the entry with numpy arrays or :class:`DeviceTensor` s; ``on_device`` keeps the results there."""
         invoker = self._invoker or self._bind()
         on_host = self.driver in HOST_DRIVERS
-        if not on_host:
-            arrays = [to_device(self._device, a) for a in arrays]
-        results = invoker(*arrays)
+        inputs = []
+        for index, a in enumerate(arrays):
+            if isinstance(a, DeviceTensor):
+                try:
+                    inputs.append(a.device_array(self.driver))
+                except ValueError as err:
+                    raise ArgumentError(f"argument {index}: {err}") from None
+            else:
+                inputs.append(a if on_host else to_device(self._device, a))
+        results = invoker(*inputs)
         if not isinstance(results, tuple):
             results = (results,)
+        if on_device:
+            return [DeviceTensor(r, self._device, self.driver) for r in results]
         # Copied out so no array the caller keeps pins IREE memory past interpreter exit.
         if not on_host:
             return [to_host(self._device, r) if hasattr(r, "_buffer_view") else np.array(r, copy=True) for r in results]

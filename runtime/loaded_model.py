@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import ArgumentError, ArtifactError
 from ..manifest import Manifest, TensorSpec
+from .device_tensor import DeviceTensor
 from .output_structure import StructureError, count_leaves, rebuild
 from .sparse_io import from_storage, storage_shapes, to_storage
 
@@ -81,6 +82,23 @@ class LoadedModel:
     def __call__(self, *args: Any) -> Any:
         return rebuild(self.manifest.output_structure, self.call_flat(*args))
 
+    def call_on_device(self, *args: Any) -> Any:
+        """Call the model and keep its results in device memory, as :class:`DeviceTensor` s.
+
+        Arguments may be numpy arrays, torch tensors or device tensors of an earlier call on
+        the same driver (handed over without a copy); ``result.numpy()`` reads one back.
+        """
+        if self.is_native:
+            raise ArgumentError("native-cpu runs in this process: its results are host arrays already; call the model")
+        sparse = [spec.name for spec in self.manifest.outputs if spec.layout != "dense"]
+        if sparse:
+            raise ArgumentError(f"output(s) {', '.join(sparse)} are sparse: call_on_device keeps dense outputs only")
+        arrays, _ = self._check_args(args)
+        results = self.runtime_module()(arrays, on_device=True)
+        if len(results) != len(self.manifest.outputs):
+            raise ArtifactError(f"@{self.manifest.entry} returned {len(results)} result(s); the manifest lists {len(self.manifest.outputs)}")
+        return rebuild(self.manifest.output_structure, results)
+
     def call_flat(self, *args: Any) -> list[Any]:
         """Call the model and return its results as a flat list (no output structure)."""
         arrays, as_torch = self._check_args(args)
@@ -145,12 +163,12 @@ class LoadedModel:
             self._module.release()
             self._module = None
 
-    def _check_args(self, args: tuple[Any, ...]) -> tuple[list[np.ndarray], bool]:
+    def _check_args(self, args: tuple[Any, ...]) -> tuple[list[Any], bool]:
         specs = self.manifest.inputs
         if len(args) != len(specs):
             expected = ", ".join(f"{s.name}: {s.describe()}" for s in specs)
             raise ArgumentError(f"@{self.manifest.entry} takes {len(specs)} argument(s) ({expected}), got {len(args)}")
-        arrays: list[np.ndarray] = []
+        arrays: list[Any] = []
         torch_args = 0
         for i, (arg, spec) in enumerate(zip(args, specs)):
             if spec.layout != "dense":
@@ -189,16 +207,19 @@ def _dtype_name(value: Any) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def _as_array(arg: Any, index: int, spec: TensorSpec) -> tuple[np.ndarray, bool]:
+def _as_array(arg: Any, index: int, spec: TensorSpec) -> tuple[Any, bool]:
     where = f"argument {index} ({spec.name})"
     is_torch = _is_torch_tensor(arg)
-    if not (is_torch or isinstance(arg, np.ndarray)):
-        raise ArgumentError(f"{where}: expected a torch.Tensor or numpy.ndarray, got {type(arg).__name__}")
+    is_device = isinstance(arg, DeviceTensor)
+    if not (is_torch or is_device or isinstance(arg, np.ndarray)):
+        raise ArgumentError(f"{where}: expected a torch.Tensor, numpy.ndarray or DeviceTensor, got {type(arg).__name__}")
     shape = tuple(arg.shape)
     dtype = _dtype_name(arg)
     if not spec.accepts(shape) or dtype != spec.dtype:
         got = f"{dtype}[{', '.join(str(d) for d in shape)}]"
         raise ArgumentError(f"{where}: expected {spec.describe()}, got {got}")
+    if is_device:
+        return arg, False
     if is_torch:
         import torch
 

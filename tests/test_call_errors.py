@@ -32,7 +32,7 @@ def test_wrong_dtype(compiled):
 
 
 def test_wrong_kind(compiled):
-    with pytest.raises(ArgumentError, match=r"argument 0 \(x\): expected a torch.Tensor or numpy.ndarray, got list"):
+    with pytest.raises(ArgumentError, match=r"argument 0 \(x\): expected a torch.Tensor, numpy.ndarray or DeviceTensor, got list"):
         compiled([[0.0] * 64] * 4)
 
 
