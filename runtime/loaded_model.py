@@ -114,9 +114,7 @@ class LoadedModel:
             if spec.layout != "dense":
                 out.append(from_storage(parts, spec))
             elif as_torch:
-                import torch
-
-                out.append(torch.from_numpy(parts[0]))
+                out.append(_to_torch(parts[0]))
             else:
                 out.append(parts[0])
         return out
@@ -226,7 +224,26 @@ def _as_array(arg: Any, index: int, spec: TensorSpec) -> tuple[Any, bool]:
         if arg.layout is not torch.strided:
             hint = " (sparse inputs need target 'native-cpu' and a sparse example argument)"
             raise ArgumentError(f"{where}: expected a dense (strided) tensor, got layout {arg.layout}{hint}")
-        return np.ascontiguousarray(arg.detach().cpu().numpy()), True
+        return _from_torch(arg.detach().cpu().contiguous()), True
     return np.ascontiguousarray(arg), False
+
+
+def _from_torch(tensor: Any) -> np.ndarray:
+    """A numpy copy of a strided torch tensor; bfloat16 (which numpy lacks) as ml_dtypes' bfloat16."""
+    import torch
+
+    if tensor.dtype == torch.bfloat16:
+        import ml_dtypes  # a dependency of iree-base-runtime, for IREE's bf16 buffers
+
+        return np.ascontiguousarray(tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16))
+    return np.ascontiguousarray(tensor.numpy())
+
+
+def _to_torch(array: np.ndarray) -> Any:
+    import torch
+
+    if array.dtype.name == "bfloat16":
+        return torch.from_numpy(np.ascontiguousarray(array).view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(array)
 
 
