@@ -19,6 +19,7 @@ work (a 4-element add) is measured too and reported, not subtracted.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import subprocess
@@ -41,6 +42,12 @@ FORMAT = {"dense": "dense", "u50": "ell", "u70": "ell", "u90": "ell", "2:4": "el
 def _storage_module():
     """:mod:`sparsile.passes.ell_storage` by path: it imports numpy alone, the package does not."""
     return _by_path("ell_storage", ROOT / "passes" / "ell_storage.py")
+
+
+@functools.cache
+def _transfer_module():
+    """:mod:`sparsile.runtime.device_transfer` by path (numpy and iree.runtime only), loaded once."""
+    return _by_path("device_transfer", ROOT / "runtime" / "device_transfer.py")
 
 
 def _by_path(name: str, path: Path):
@@ -205,7 +212,7 @@ def _bench(vmfb: Path, inputs: list[Path], driver: str) -> float:
 def _call(vmfb: Path, inputs: list[np.ndarray], driver: str, entry: str = "main") -> np.ndarray:
     import iree.runtime as rt
 
-    transfer = _by_path("device_transfer", ROOT / "runtime" / "device_transfer.py")  # numpy and iree.runtime only
+    transfer = _transfer_module()
     config = rt.Config(driver)
     ctx = rt.SystemContext(config=config)
     ctx.add_vm_module(rt.VmModule.copy_buffer(ctx.instance, vmfb.read_bytes()))

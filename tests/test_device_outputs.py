@@ -10,17 +10,36 @@ import sparsile
 from sparsile.errors import ArgumentError
 
 
-def _two_stage(target: str):
-    from models import MLP, mlp_every_pattern
+def _vulkan_problem() -> str | None:
+    from sparsile.runtime import get_device
+
+    try:
+        get_device("vulkan")
+    except sparsile.RuntimeLoadError as err:
+        return str(err)
+    return None
+
+
+needs_vulkan = pytest.mark.skipif((problem := _vulkan_problem()) is not None, reason=f"no Vulkan device here ({problem})")
+
+
+def _second_model():
+    from models import MLP
 
     torch.manual_seed(1)
+    return MLP((32, 48, 16)).eval(), (torch.randn(8, 32),)
+
+
+def _two_stage(target: str):
+    from models import mlp_every_pattern
+
     first = mlp_every_pattern()  # 64 -> 32
-    second = MLP((32, 48, 16)).eval()
+    second, second_args = _second_model()
     x = torch.randn(8, 64)
     with torch.no_grad():
         expected = second(first(x))
     a = sparsile.compile(first, (x,), target=target, cache=False)
-    b = sparsile.compile(second, (torch.randn(8, 32),), target=target, cache=False)
+    b = sparsile.compile(second, second_args, target=target, cache=False)
     return a, b, x, expected
 
 
@@ -47,23 +66,13 @@ def test_results_chain_on_the_cpu_device():
     _check_chain("cpu")
 
 
+@needs_vulkan
 def test_results_chain_on_vulkan():
-    from sparsile.runtime import get_device
-
-    try:
-        get_device("vulkan")
-    except sparsile.RuntimeLoadError as err:
-        pytest.skip(f"no Vulkan device here ({err})")
     _check_chain("vulkan")
 
 
+@needs_vulkan
 def test_a_device_tensor_of_another_driver_is_refused():
-    from sparsile.runtime import get_device
-
-    try:
-        get_device("vulkan")
-    except sparsile.RuntimeLoadError as err:
-        pytest.skip(f"no Vulkan device here ({err})")
     a, b, x, _ = _two_stage("vulkan")
     cpu_b = sparsile.compile(*_second_model(), target="cpu", cache=False)
     try:
@@ -74,9 +83,3 @@ def test_a_device_tensor_of_another_driver_is_refused():
         for m in (a, b, cpu_b):
             m.release()
 
-
-def _second_model():
-    from models import MLP
-
-    torch.manual_seed(1)
-    return MLP((32, 48, 16)).eval(), (torch.randn(8, 32),)

@@ -17,21 +17,23 @@ import numpy as np
 
 from ...dialects.patterns import Pattern, PatternKind
 from ...mlir import ir
-from ..ell_storage import block_width, gather_column_bits, pack_blocks, read_columns, unpack_blocks
+from ..ell_storage import block_width, gather_column_bits, pack_blocks, unpack_blocks
 from ..epilogue_ir import epilogue
 from ..gather_kernels import gathered_blocks_matmul
-from .base import GPU_FAMILIES, Plan, StorageFormat
+from .base import Plan
+from .ell import EllFormat
 
 if TYPE_CHECKING:
     from ..kernel_ops import Kernel
 
 
-class BlockEllFormat(StorageFormat):
-    """A fixed number of BxB blocks per block row, their columns shared by the block's rows."""
+class BlockEllFormat(EllFormat):
+    """A fixed number of BxB blocks per block row, their columns shared by the block's rows.
+
+    The storage names and the check of the columns are ELL's: a block row's slots are columns.
+    """
 
     name = "bell"
-    targets = GPU_FAMILIES
-    kernels = ("gather",)
 
     def holds(self, pattern: Pattern) -> bool:
         return pattern.kind is PatternKind.BSR
@@ -41,9 +43,6 @@ class BlockEllFormat(StorageFormat):
             return None
         b = pattern.block
         return Plan({"block": b, "width": block_width(weight, b), "col_bits": gather_column_bits(weight.shape[1], rows, target)})
-
-    def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
-        return ("values", "cols")
 
     def pack(self, weight: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
         return pack_blocks(weight, int(params["block"]), int(params["width"]), int(params["col_bits"]))
@@ -57,22 +56,11 @@ class BlockEllFormat(StorageFormat):
         return [("values", [nb, b, width * b], ("f32",)), ("cols", [nb, width * b], (f"i{kernel.params['col_bits']}",))]
 
     def storage_problem(self, kernel: Kernel) -> str | None:
-        b, width, bits = kernel.params.get("block"), kernel.params.get("width"), kernel.params.get("col_bits")
+        b = kernel.params.get("block")
         rows, cols = kernel.shape
         if not isinstance(b, int) or b <= 0 or rows % b or cols % b:
             return f"with format 'bell' needs params block dividing the weight shape [{rows}, {cols}], got {kernel.params}"
-        if not isinstance(width, int) or width <= 0 or bits not in (16, 32):
-            return f"with format 'bell' needs params width > 0 and col_bits 16 or 32, got {kernel.params}"
         return super().storage_problem(kernel)
-
-    def content_problem(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> str | None:
-        cols = read_columns(storage["cols"])
-        if np.any(cols < 0) or np.any(cols >= shape[1]):
-            return f"storage 'cols' holds a column beyond in_features = {shape[1]}"
-        return None
-
-    def stored_values(self, storage: dict[str, np.ndarray], params: dict[str, Any]) -> int:
-        return int(storage["values"].size)
 
     def lower(self, kernel: Kernel, target: str) -> ir.Value:
         storage = kernel.storage_values

@@ -23,6 +23,7 @@ from ...dialects.patterns import CSR, Pattern, PatternKind
 from ...mlir import ir, tensor
 from ..csr_kernels import BlockedConfig, blocked_config, blocked_csr_kernel, padded_rows, scalar_csr_kernel
 from ..dispatch_markers import dispatch, module_of, unique_symbol
+from ..ell_storage import column_array, read_columns
 from ..epilogue_ir import epilogue
 from ..ir_build import transpose, zeros
 from ..native_sparse import assemble, matmul_transposed
@@ -86,7 +87,7 @@ class CsrFormat(StorageFormat):
         cols = (c * kc + k).astype(np.int64)
         if not len(values):  # zero-size memrefs are not bindable: one entry that is never read
             values, cols = np.zeros(1, weight.dtype), np.zeros(1, np.int64)
-        return {"values": values, "cols": _column_array(cols, int(params["col_bits"])), "offsets": offsets}
+        return {"values": values, "cols": column_array(cols, int(params["col_bits"])), "offsets": offsets}
 
     def unpack(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
         rows, _ = shape
@@ -94,7 +95,7 @@ class CsrFormat(StorageFormat):
         nnz = int(offsets[-1])
         slots = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
         cols = storage["cols"][:nnz]
-        cols = cols.view(np.uint16).astype(np.int64) if cols.dtype == np.int16 else cols.astype(np.int64)
+        cols = read_columns(cols)
         dense = np.zeros(shape, dtype=storage["values"].dtype)
         dense[slots % rows, cols] = storage["values"][:nnz]
         return dense
@@ -119,7 +120,7 @@ class CsrFormat(StorageFormat):
             return "storage 'offsets' must rise from 0 to at most the number of values"
         nnz = int(offsets[-1])
         cols = storage["cols"][:nnz]
-        cols = cols.view(np.uint16).astype(np.int64) if cols.dtype == np.int16 else cols.astype(np.int64)
+        cols = read_columns(cols)
         chunk = np.repeat(np.arange(len(offsets) - 1) // rows, np.diff(offsets))
         if np.any(cols >= width) or np.any(cols < chunk * kc) or np.any(cols >= (chunk + 1) * kc):
             return f"storage 'cols' holds a column outside its {kc}-column chunk or beyond in_features = {width}"
@@ -135,13 +136,6 @@ class CsrFormat(StorageFormat):
 
     def describe(self, params: dict[str, Any]) -> str:
         return f"CSR, {params.get('col_bits')}-bit columns, {params.get('kc')}-column chunks"
-
-
-def _column_array(cols: np.ndarray, bits: int) -> np.ndarray:
-    """Column indices as stored: int32, or uint16 bit patterns in int16 (read back unsigned)."""
-    if bits == 16:
-        return cols.astype(np.uint16).view(np.int16)
-    return cols.astype(np.int32)
 
 
 def _lower_native(kernel: Kernel) -> ir.Value:

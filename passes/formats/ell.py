@@ -56,7 +56,7 @@ class EllFormat(StorageFormat):
     def storage_problem(self, kernel: Kernel) -> str | None:
         width, bits = kernel.params.get("width"), kernel.params.get("col_bits")
         if not isinstance(width, int) or width <= 0 or bits not in (16, 32):
-            return f"with format 'ell' needs params width > 0 and col_bits 16 or 32, got {kernel.params}"
+            return f"with format '{self.name}' needs params width > 0 and col_bits 16 or 32, got {kernel.params}"
         return super().storage_problem(kernel)
 
     def content_problem(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> str | None:
@@ -64,9 +64,6 @@ class EllFormat(StorageFormat):
         if np.any(cols < 0) or np.any(cols >= shape[1]):
             return f"storage 'cols' holds a column beyond in_features = {shape[1]}"
         return None
-
-    def stored_values(self, storage: dict[str, np.ndarray], params: dict[str, Any]) -> int:
-        return int(storage["values"].size)
 
     def lower(self, kernel: Kernel, target: str) -> ir.Value:
         storage = kernel.storage_values
