@@ -3,29 +3,36 @@
     python benchmarks/calibrate.py [--quick] [-o passes/cost_coefficients.json]
 
 For every storage format and kernel that runs on the ``cpu`` target it compiles single
-pruned ``Linear`` layers (several shapes, densities and row counts) with the storage
-forced to that format, times them, subtracts what the call itself costs (a compiled
-``x * 2`` with the same input: a model pays it once, not per layer), and fits ``fixed + stored * (per_value + per_row * M)``
-(plus ``stored * per_block * blocks`` for the K-blocked CSR kernel, which streams the
-weight once per activation block) by least squares of the relative error (``stored``:
-the values the kernel streams; ``M``: the rows it computes, padding included). The result is the JSON file the cost model loads
+pruned ``Linear`` layers (several shapes, densities, row counts and weight dtypes) with
+the storage forced to that format, times them, subtracts what the call itself costs (a
+compiled ``x * 2`` with the same input: a model pays it once, not per layer), and fits
+``fixed + bytes * per_byte + stored * (per_value + per_row * M)`` (plus ``stored * per_block
+* blocks`` for the K-blocked CSR kernel, which streams the weight once per activation
+block) by least squares of the relative error (``bytes``: the size of the storage;
+``stored``: the values the kernel streams; ``M``: the rows it computes, padding
+included). Few-row kernels are also timed on a layer larger than the last-level cache,
+where the bytes decide. The result is the JSON file the cost model loads
 (``sparsile.passes.cost_model``), with the machine and the measurements it came from.
 Kernels that do not run on this target (``native-cpu``'s) take the coefficients of the
 closest measured kernel, and the file says so. The GPU kernels (``gpu`` and ``vulkan``
 families) are fitted the same way from ``benchmarks/gpu_results.json``, the timings
 ``python benchmarks/gpu.py run`` wrote on a GPU machine; ``--gpu-only`` refits just
-those into an existing file. ``--quick`` measures one small shape with
-short timing (for CI: it checks the script, its numbers are rough).
+those into an existing file; ``--only FORMAT/KERNEL,...`` refits the named kernels into
+an existing file. ``--quick`` measures one small shape with short timing (for CI: it
+checks the script, its numbers are rough).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
+import os
 import platform
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -38,17 +45,41 @@ import pruning  # noqa: E402
 from run import median_ms  # noqa: E402
 
 import sparsile  # noqa: E402
+from sparsile.passes.cost_model import COST_MODEL_ENV  # noqa: E402
 
-# (format, kernel) -> (pattern the layers get, row counts, densities)
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """What one kernel is timed on: the pattern its layers get, row counts, densities and weight dtypes."""
+
+    pattern: str
+    rows: tuple[int, ...]
+    densities: tuple[float, ...]
+    dtypes: tuple[str, ...] = ("f32", "f16")
+
+    @property
+    def few_rows(self) -> bool:
+        """Kernels for a few rows stream the weight once: they are also timed where the bytes decide."""
+        return max(self.rows) <= 8
+
+
 PLAN = {
-    ("dense", "matmul"): ("dense", (1, 3, 16, 33, 64, 197, 512), (1.0,)),
-    ("csr", "batch1"): ("csr", (1,), (0.05, 0.1, 0.3, 0.5)),
-    ("csr", "blocked"): ("csr", (2, 3, 7, 16, 33, 64, 197, 512), (0.1, 0.3, 0.5)),
-    ("nm", "select"): ("2:4", (1,), (0.5,)),
-    ("channels", "matmul"): ("channels", (1, 16, 64, 197), (0.5,)),
+    ("dense", "matmul"): Sweep("dense", (1, 3, 16, 33, 64, 197, 512), (1.0,)),
+    ("csr", "batch1"): Sweep("csr", (1,), (0.05, 0.1, 0.3, 0.5)),
+    ("csr", "blocked"): Sweep("csr", (2, 3, 7, 16, 33, 64, 197, 512), (0.1, 0.3, 0.5)),
+    ("nm", "select"): Sweep("2:4", (1,), (0.5,)),
+    ("channels", "matmul"): Sweep("channels", (1, 16, 64, 197), (0.5,)),
+    ("bitmask", "rows"): Sweep("csr", (1, 2, 3, 5, 8), (0.1, 0.3, 0.5, 0.7), ("f32", "f16", "int8", "int4-g128")),
+    ("dense", "rows"): Sweep("dense", (1, 2, 3, 5, 8), (1.0,), ("int8", "int4-g128")),
+    ("dense", "dequant"): Sweep("dense", (16, 33, 64, 197), (1.0,), ("int8", "int4-g128")),
 }
 SHAPES = ((384, 1536), (1536, 384), (768, 3072), (3072, 768), (2048, 2048))
+#: A layer of 64 MB in float32, twice the last-level cache of this project's machines.
+LARGE_SHAPE = (4096, 4096)
 QUICK_SHAPES = ((384, 1536),)
+#: Weight dtypes: torch's, or a quantization scheme applied to float32 weights.
+DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16, "int8": torch.float32, "int4-g128": torch.float32}
+QUANTIZED = ("int8", "int4-g128")
 #: Kernels not measured here, and the measured kernel whose coefficients they take.
 ASSUMED = {("csr", "native"): ("csr", "blocked"), ("bsr", "native"): ("csr", "blocked")}
 #: GPU timings (benchmarks/gpu.py run), and the kernel each of its formats ran.
@@ -86,7 +117,19 @@ def _merge(table: dict, extra: dict) -> None:
         table.setdefault(fmt, {}).update(kernels)
 
 
-def layer_for(pattern: str, shape: tuple[int, int], density: float) -> torch.nn.Linear:
+def bootstrap_model(directory: Path) -> Path:
+    """A coefficient file marking every kernel unmeasured: the layers being timed are stored in the
+    format they are forced to, whatever an earlier (or missing) calibration says."""
+    from sparsile.passes.formats import all_formats
+
+    entry = {"fixed": 0.0, "per_value": 0.0, "per_row": 0.0, "unmeasured": True, "reason": "calibrating"}
+    table = {fmt.name: {kernel: dict(entry) for kernel in fmt.kernels} for fmt in all_formats()}
+    path = directory / "bootstrap_coefficients.json"
+    path.write_text(json.dumps({"coefficients": table}))
+    return path
+
+
+def layer_for(pattern: str, shape: tuple[int, int], density: float, dtype: str = "f32") -> torch.nn.Linear:
     k, n = shape
     torch.manual_seed(0)
     layer = torch.nn.Linear(k, n, bias=False).eval()
@@ -96,7 +139,7 @@ def layer_for(pattern: str, shape: tuple[int, int], density: float) -> torch.nn.
         pruning.n_of_m(layer, 2, 4)
     elif pattern == "channels":
         pruning.neurons(layer, 1.0 - density)
-    return layer
+    return layer.to(DTYPES[dtype])
 
 
 class Doubling(torch.nn.Module):
@@ -106,10 +149,12 @@ class Doubling(torch.nn.Module):
         return x * 2.0
 
 
-def measure(fmt: str, kernel: str, pattern: str, shape: tuple[int, int], rows: int, density: float, seconds: float) -> dict:
-    layer = layer_for(pattern, shape, density)
-    x = torch.randn(rows, shape[0])
+def measure(fmt: str, kernel: str, pattern: str, shape: tuple[int, int], rows: int, density: float, seconds: float, dtype: str = "f32") -> dict:
+    layer = layer_for(pattern, shape, density, dtype)
+    x = torch.randn(rows, shape[0], dtype=DTYPES[dtype])
     options: dict = {"cache": False}
+    if dtype in QUANTIZED:
+        options["quantize"] = dtype
     if fmt == "dense":
         options["pass_options"] = {"detect-sparsity": {"patterns": []}}
     else:
@@ -132,7 +177,8 @@ def measure(fmt: str, kernel: str, pattern: str, shape: tuple[int, int], rows: i
     computed, blocks = _computed_rows(fmt, kernel, rows)
     total, overhead = statistics.median(layer_times) / 1e3, statistics.median(call_times) / 1e3
     return {"format": fmt, "kernel": kernel, "shape": list(shape), "rows": rows, "computed_rows": computed, "blocks": blocks,
-            "density": density, "stored": stored, "call_seconds": overhead, "total_seconds": total, "seconds": total - overhead}
+            "density": density, "dtype": dtype, "stored": stored, "bytes": int(report.sparse_bytes),
+            "call_seconds": overhead, "total_seconds": total, "seconds": total - overhead}
 
 
 def _computed_rows(fmt: str, kernel: str, rows: int) -> tuple[int, int]:
@@ -148,6 +194,7 @@ def _computed_rows(fmt: str, kernel: str, rows: int) -> tuple[int, int]:
 #: The terms of the model: name -> the feature it multiplies.
 TERMS = {
     "fixed": lambda s: 1.0,
+    "per_byte": lambda s: float(s.get("bytes", 0)),
     "per_value": lambda s: float(s["stored"]),
     "per_row": lambda s: float(s["stored"] * s["computed_rows"]),
     "per_block": lambda s: float(s["stored"] * s["blocks"]),
@@ -166,7 +213,7 @@ def fit(samples: list[dict], terms: tuple[str, ...]) -> dict:
         if (solution >= 0).all() or len(active) == 1:
             break
         active.pop(int(np.argmin(solution)))
-    coefficients = dict.fromkeys(("fixed", "per_value", "per_row", "per_block"), 0.0)
+    coefficients = dict.fromkeys(("fixed", "per_byte", "per_value", "per_row", "per_block"), 0.0)
     coefficients.update({t: float(max(0.0, v)) for t, v in zip(active, solution)})
     predicted = np.array([sum(coefficients[t] * TERMS[t](s) for t in TERMS) for s in samples])
     # Relative to the whole call: what the schedule's choices see of a model's time.
@@ -180,7 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", default=str(ROOT / "passes" / "cost_coefficients.json"))
     parser.add_argument("--gpu-only", action="store_true", help=f"refit only the GPU kernels (from {GPU_RESULTS.name}) into --output")
     parser.add_argument("--gpu-results", default=str(GPU_RESULTS), help="the GPU timings to fit")
+    parser.add_argument("--only", default="", help="FORMAT/KERNEL,...: refit only these kernels into --output")
     args = parser.parse_args(argv)
+    only = {tuple(item.split("/", 1)) for item in args.only.split(",") if item}
+    unknown = only - set(PLAN)
+    if unknown:
+        parser.error(f"--only: no such CPU kernel {', '.join('/'.join(u) for u in sorted(unknown))}; kernels: {', '.join('/'.join(p) for p in PLAN)}")
     gpu_table, gpu_machine = gpu_coefficients(Path(args.gpu_results))
     if args.gpu_only:
         out = json.loads(Path(args.output).read_text())
@@ -190,24 +242,39 @@ def main(argv: list[str] | None = None) -> int:
         _print(gpu_table, args.output)
         return 0
     torch.set_num_threads(2)
+    os.environ[COST_MODEL_ENV] = str(bootstrap_model(Path(tempfile.mkdtemp(prefix="sparsile-calibrate-"))))
     shapes, seconds = (QUICK_SHAPES, 0.05) if args.quick else (SHAPES, 0.3)
     table: dict[str, dict[str, dict]] = {}
     measurements: list[dict] = []
-    for (fmt, kernel), (pattern, rows_list, densities) in PLAN.items():
-        rows_list = rows_list[::3] if args.quick else rows_list
+    for (fmt, kernel), sweep in PLAN.items():
+        if only and (fmt, kernel) not in only:
+            continue
+        rows_list = sweep.rows[::3] if args.quick else sweep.rows
+        kernel_shapes = shapes if args.quick or not sweep.few_rows else (*shapes, LARGE_SHAPE)
         samples = []
-        for shape in shapes:
+        for shape in kernel_shapes:
             for rows in rows_list:
-                for density in densities:
-                    print(f"{fmt}/{kernel} {shape[0]}x{shape[1]} M={rows} density={density} ...", file=sys.stderr, flush=True)
-                    samples.append(measure(fmt, kernel, pattern, shape, rows, density, seconds))
+                for density in sweep.densities:
+                    for dtype in sweep.dtypes[:1] if args.quick else sweep.dtypes:
+                        print(f"{fmt}/{kernel} {shape[0]}x{shape[1]} M={rows} density={density} {dtype} ...", file=sys.stderr, flush=True)
+                        samples.append(measure(fmt, kernel, sweep.pattern, shape, rows, density, seconds, dtype))
         terms = ["fixed", "per_value"]
+        if len({s["bytes"] / s["stored"] for s in samples}) > 1:
+            terms.append("per_byte")
         if len({s["computed_rows"] for s in samples}) > 1:
             terms.append("per_row")
         if len({s["blocks"] for s in samples}) > 1:
             terms.append("per_block")
         table.setdefault(fmt, {})[kernel] = fit(samples, tuple(terms))
         measurements += samples
+    if only:
+        out = json.loads(Path(args.output).read_text())
+        _merge(out["coefficients"], table)
+        out["measurements"] = [m for m in out["measurements"] if (m["format"], m["kernel"]) not in only] + measurements
+        out["made"]["only"] = sorted({*out["made"].get("only", []), *("/".join(o) for o in only)})
+        Path(args.output).write_text(json.dumps(out, indent=1) + "\n")
+        _print(table, args.output)
+        return 0
     for (fmt, kernel), (source_fmt, source_kernel) in ASSUMED.items():
         table.setdefault(fmt, {})[kernel] = {**table[source_fmt][source_kernel], "assumed_from": f"{source_fmt}/{source_kernel}"}
     _merge(table, gpu_table)
@@ -228,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
 def _print(table: dict, output: str) -> None:
     for fmt, kernels in table.items():
         for kernel, c in kernels.items():
-            print(f"{fmt:>9}/{kernel:<8} fixed {c['fixed'] * 1e6:7.2f} us  per value {c['per_value'] * 1e12:6.1f} ps  "
+            print(f"{fmt:>9}/{kernel:<8} fixed {c['fixed'] * 1e6:7.2f} us  per byte {c.get('per_byte', 0.0) * 1e12:6.2f} ps  "
+                  f"per value {c['per_value'] * 1e12:6.1f} ps  "
                   f"per value and row {c['per_row'] * 1e12:6.2f} ps  per value and block {c['per_block'] * 1e12:6.1f} ps  "
                   + (c.get("assumed_from") or c.get("reason") or f"fit error {c.get('median_relative_error')}"))
     print(f"coefficients: {output}")

@@ -2,7 +2,8 @@
 
 The Python bindings cannot read the data of a ``dense_resource`` attribute, so
 every weight is kept as a ``DenseElementsAttr`` (read with ``np.asarray``, no
-copy). Modules from ``.mlir`` files may carry ``dense_resource`` blobs: their
+copy; bfloat16 ones, which the bindings' buffers do not support, are read from
+their printed form into ``ml_dtypes.bfloat16`` arrays). Modules from ``.mlir`` files may carry ``dense_resource`` blobs: their
 hex data is taken from the file's ``dialect_resources`` section and the
 constants are rewritten to dense ones. A weight's source name (``fc1.weight``)
 travels on its constant as the ``sparsile.name`` attribute.
@@ -10,8 +11,10 @@ travels on its constant as the ``sparsile.name`` attribute.
 
 from __future__ import annotations
 
+import functools
 import re
 
+import ml_dtypes
 import numpy as np
 
 from .errors import MLIRParseError
@@ -27,6 +30,7 @@ _RESOURCE_ENTRY = re.compile(r'(?P<name>"[^"]*"|[\w.$\-]+)\s*:\s*"0x(?P<hex>[0-9
 _RESOURCE_NAME = re.compile(r"dense_resource<(?P<name>[^>]*)>")
 _NUMPY_OF = {
     "f16": np.float16,
+    "bf16": ml_dtypes.bfloat16,
     "f32": np.float32,
     "f64": np.float64,
     "i8": np.int8,
@@ -43,10 +47,41 @@ def constant_array(op: ir.Operation) -> np.ndarray | None:
     attr = op.attributes["value"]
     if not isinstance(attr, ir.DenseElementsAttr):
         return None
+    if isinstance(ir.ShapedType(attr.type).element_type, ir.BF16Type):
+        return _bf16_array(attr)
     try:
         return np.asarray(attr)
-    except (TypeError, ValueError):  # element types numpy cannot hold (bf16, i4 ...)
+    except (TypeError, ValueError):  # element types numpy cannot hold (i4 ...)
         return None
+
+
+_HEX_DATA = re.compile(r'dense<"0x([0-9A-Fa-f]*)">')
+_ELEMENT = re.compile(r"0x[0-9A-Fa-f]+|[-+]?(?:inf|nan|[0-9.]+(?:e[-+]?[0-9]+)?)")
+
+
+@functools.lru_cache(maxsize=8)
+def _bf16_array(attr: ir.DenseElementsAttr) -> np.ndarray:
+    """A bfloat16 attribute's values (attributes are immutable and uniqued: the last few are cached).
+
+    MLIR prints more than 100 elements as hex of their bits, fewer as a list of
+    decimals (exact for bfloat16's 8-bit mantissa) or hex bit patterns (non-finite values).
+    """
+    shape = list(ir.ShapedType(attr.type).shape)
+    if attr.is_splat:
+        value = ir.FloatAttr(attr.get_splat_value()).value
+        array = np.full(shape, value, dtype=np.float32).astype(ml_dtypes.bfloat16)
+    else:
+        text = str(attr)
+        hex_data = _HEX_DATA.match(text)
+        if hex_data is not None:
+            array = np.frombuffer(bytes.fromhex(hex_data.group(1)), dtype=np.uint16).view(ml_dtypes.bfloat16).reshape(shape)
+        else:
+            body = text[: text.rindex(" : ")]
+            bits = [np.uint16(int(t, 16)).view(ml_dtypes.bfloat16) if t.startswith("0x") else ml_dtypes.bfloat16(float(t))
+                    for t in _ELEMENT.findall(body)]
+            array = np.array(bits, dtype=ml_dtypes.bfloat16).reshape(shape)
+    array.setflags(write=False)
+    return array
 
 
 def weight_name(op: ir.Operation) -> str | None:

@@ -13,6 +13,9 @@ from .errors import SparsileError
 from .stages import normalize_stage
 from .targets import Target, resolve_target
 
+#: The names ``quantize=`` takes (:data:`sparsile.passes.quantization.SCHEMES`; listed here so options import no passes).
+QUANTIZATION_SCHEMES = ("int8", "int4-g128")
+
 #: Constants with more elements than this are printed as ``__elided__`` in dumps.
 DEFAULT_ELIDE_LIMIT = 64
 
@@ -43,6 +46,10 @@ class CompileOptions:
     (needs an OpenMP runtime), ``{"reassociate-fp-reductions": True}``.
     ``sparsity``: per-layer patterns that override detection, ``{"fc1": "2:4", "fc2": "bsr16",
     "fc3": "csr", "head": "dense"}`` (a layer name or a weight name).
+    ``quantize``: ``"int8"`` (a scale per output row) or ``"int4-g128"`` (a scale per 128
+    input columns): every matmul weight is stored as symmetric integers, round to nearest
+    even, zeros kept, in whatever storage format ``schedule`` chooses, and dequantized in
+    the kernel; None keeps the model's own precision.
     """
 
     #: A spec (``"cpu"``, ``"cuda:sm_86"``) or a Target; always a resolved Target after construction.
@@ -58,6 +65,7 @@ class CompileOptions:
     sparsity: dict[str, str] = field(default_factory=dict)
     cache: bool = True
     native_options: dict[str, Any] = field(default_factory=dict)
+    quantize: str | None = None
 
     def __post_init__(self) -> None:
         self.target = resolve_target(self.target)
@@ -70,6 +78,8 @@ class CompileOptions:
             self.sparsity = {}
         if not isinstance(self.sparsity, dict):
             raise SparsileError(f"sparsity= takes a dict of layer name -> pattern, got {type(self.sparsity).__name__}")
+        if self.quantize is not None and self.quantize not in QUANTIZATION_SCHEMES:
+            raise SparsileError(f"unknown quantize={self.quantize!r}; expected one of {', '.join(QUANTIZATION_SCHEMES)} (or None)")
         for layer, pattern in self.sparsity.items():
             try:
                 Pattern.parse(str(pattern))

@@ -13,8 +13,10 @@ checked with IREE's own compiler before a compile starts
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import UnknownChipError, UnknownTargetError
 
@@ -38,6 +40,24 @@ CPU_ARCHES: dict[str, _Arch] = {
     "riscv64": _Arch("riscv64-linux-gnu", "generic-rv64",
                      ("--iree-llvmcpu-target-cpu-features=+m,+a,+f,+d,+c", "--iree-llvmcpu-target-abi=lp64d")),
 }
+#: x86-64 CPU names (LLVM's) with AVX-512 VBMI2.
+_EXPAND_CPUS = frozenset({
+    "icelake-client", "icelake-server", "tigerlake", "rocketlake", "sapphirerapids", "emeraldrapids",
+    "graniterapids", "graniterapids-d", "diamondrapids", "znver4", "znver5",
+})
+
+
+@functools.cache
+def _host_cpu_flags() -> frozenset[str]:
+    """The host CPU's feature flags (Linux ``/proc/cpuinfo``; empty where it cannot be read)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    line = next((l for l in text.splitlines() if l.startswith("flags")), "")
+    return frozenset(line.partition(":")[2].split())
+
+
 _ARCH_ALIASES = {"arm64": "aarch64", "amd64": "x86_64", "x86-64": "x86_64", "riscv": "riscv64"}
 
 
@@ -58,6 +78,21 @@ class Target:
     arch: str | None = None
     #: Its LLVM target triple.
     triple: str | None = None
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """What the code generated for this target can count on that some storage formats need.
+
+        ``vector-expand``: AVX-512 with VBMI2, whose ``vexpandps`` / ``vpexpandw`` / ``vpexpandb``
+        put a tile's packed nonzeros back in their lanes (LLVM scalarises ``expandload``
+        elsewhere, which is correct but slower than dense): the host CPU's flags for
+        ``cpu``, a table of CPU names for ``cpu:<name>`` and ``cpu:x86_64:<name>``.
+        """
+        if self.family != "cpu" or self.arch not in (None, "x86_64"):
+            return ()
+        if self.chip == "host":
+            return ("vector-expand",) if {"avx512f", "avx512_vbmi2"} <= _host_cpu_flags() else ()
+        return ("vector-expand",) if self.chip in _EXPAND_CPUS else ()
 
     @property
     def is_native(self) -> bool:

@@ -1,11 +1,13 @@
 """The cost model: predicted time of one weight's matmul in a storage format, from measured coefficients.
 
-A kernel costs ``fixed + stored * (per_value + per_row * M + per_block * blocks)``
-seconds for ``stored`` values streamed (nonzeros, kept values, the whole weight for
-dense) and ``M`` input rows (the rows the kernel computes, padding included): a cost
-per call, a cost to stream a value and its index, a cost per value and row (the
-multiply-adds), and for kernels that stream the weight once per activation block a
-cost per value and block. The
+A kernel costs ``fixed + bytes * per_byte + stored * (per_value + per_row * M + per_block * blocks)``
+seconds for a storage of ``bytes`` bytes holding ``stored`` values (nonzeros, kept
+values, the whole weight for dense) and ``M`` input rows (the rows the kernel computes,
+padding included): a cost per call, a cost per byte streamed (so a float16, int8 or int4
+weight, and narrower indices, cost less than a float32 one of the same pattern: the
+crossover points move with the precision), a cost to decode a value, a cost per value
+and row (the multiply-adds), and for kernels that stream the weight once per activation
+block a cost per value and block. The
 coefficients of every (format, kernel) pair come from ``benchmarks/calibrate.py``,
 which times the kernels on a machine and fits them; its output for this project's
 machines is checked in as ``cost_coefficients.json`` beside this module, and
@@ -41,12 +43,13 @@ COST_MODEL_ENV = environment.COST_MODEL.name
 
 @dataclass(frozen=True)
 class Coefficients:
-    """``fixed + stored * (per_value + per_row * M + per_block * M / block)`` seconds (see :func:`linear_cost`)."""
+    """``fixed + bytes * per_byte + stored * (per_value + per_row * M + per_block * M / block)`` seconds (see :func:`linear_cost`)."""
 
     per_value: float
     per_row: float
     fixed: float = 0.0
     per_block: float = 0.0
+    per_byte: float = 0.0
     #: False for a kernel never timed (the file says ``"unmeasured": true``): it predicts nothing.
     measured: bool = True
 
@@ -70,7 +73,7 @@ def _load(path: Path) -> tuple[dict[str, Any], str]:
     for fmt in all_formats():
         for kernel in fmt.kernels:
             entry = table.get(fmt.name, {}).get(kernel) if isinstance(table, dict) else None
-            if not (isinstance(entry, dict) and all(isinstance(entry.get(k, 0.0), (int, float)) for k in ("per_value", "per_row", "fixed"))
+            if not (isinstance(entry, dict) and all(isinstance(entry.get(k, 0.0), (int, float)) for k in ("per_value", "per_row", "fixed", "per_byte"))
                     and "per_value" in entry and "per_row" in entry):
                 raise SparsileError(f"cost model {path} has no coefficients for format '{fmt.name}', kernel '{kernel}'; rerun benchmarks/calibrate.py")
     return table, hashlib.sha256(text.encode()).hexdigest()
@@ -81,7 +84,7 @@ def coefficients(fmt: str, kernel: str) -> Coefficients:
     table, _ = _load(coefficients_file())
     entry = table[fmt][kernel]
     return Coefficients(float(entry["per_value"]), float(entry["per_row"]), float(entry.get("fixed", 0.0)), float(entry.get("per_block", 0.0)),
-                        measured=not entry.get("unmeasured", False))
+                        float(entry.get("per_byte", 0.0)), measured=not entry.get("unmeasured", False))
 
 
 def relative_error(fmt: str, kernel: str) -> float:
@@ -96,14 +99,15 @@ def model_digest() -> str:
     return _load(coefficients_file())[1]
 
 
-def linear_cost(stored: int, c: Coefficients, block: int = 0) -> sympy.Expr:
-    """``fixed + stored * (per_value + per_row * M + per_block * M / block)`` seconds.
+def linear_cost(stored: int, c: Coefficients, block: int = 0, nbytes: int = 0) -> sympy.Expr:
+    """``fixed + nbytes * per_byte + stored * (per_value + per_row * M + per_block * M / block)`` seconds.
 
     ``block`` is the kernel's activation block: a kernel that streams the weight once
     per block of ``block`` rows pays ``per_block`` per value and block (0: one pass).
+    ``nbytes`` is the size of the storage the kernel reads.
     """
     blocks = M / block if block else 1
-    return c.fixed + stored * (c.per_value + c.per_row * M + c.per_block * blocks)
+    return c.fixed + nbytes * c.per_byte + stored * (c.per_value + c.per_row * M + c.per_block * blocks)
 
 
 def at_rows(expr: sympy.Expr, rows: int) -> float:

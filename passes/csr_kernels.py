@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ..mlir import arith, func, ir, math, memref, scf, vector
 from .dispatch_markers import WORKGROUPS_ATTR
 from .ir_build import index_constant as _index
+from .kernel_values import FLOAT, Quantization, memref_element, scalar_value
 
 
 @dataclass(frozen=True)
@@ -110,41 +111,71 @@ def _accumulate(start: ir.Value, end: ir.Value, seed: ir.Value, zero: ir.Value, 
     return rest.results[0]
 
 
-def blocked_csr_kernel(name: str, *, n: int, k: int, blocks: int, nnz: int, col_type: ir.Type, config: BlockedConfig) -> func.FuncOp:
+@dataclass(frozen=True)
+class CsrValues:
+    """How a CSR kernel's values are stored: ``nnz`` of them, as ``value_type`` (f32, f16, bf16, or i8
+    for int8 and, two per byte, int4), dequantized with ``quant`` (int4 group scales in the kernel)."""
+
+    nnz: int
+    value_type: ir.Type
+    quant: Quantization = FLOAT
+
+    def memrefs(self, n: int, k: int) -> list[ir.Type]:
+        """The values' memref, then the group scales' where the kernel applies them."""
+        slots = -(-self.nnz // 2) if self.quant.bits == 4 else self.nnz
+        types = [ir.MemRefType.get([max(slots, 1)], memref_element(self.value_type))]
+        if self.quant.group:
+            types.append(ir.MemRefType.get([n, -(-k // self.quant.group)], ir.F32Type.get()))
+        return types
+
+    def value(self, values: ir.Value, scales: ir.Value | None, position: ir.Value, row: ir.Value, column: ir.Value) -> ir.Value:
+        """Value ``position`` (row ``row``, column ``column``) as float32, with its group scale."""
+        value = scalar_value(values, self.value_type, position, self.quant)
+        if scales is None:
+            return value
+        group = arith.DivUIOp(column, _index(self.quant.group)).result
+        return arith.MulFOp(value, memref.LoadOp(scales, [row, group]).result).result
+
+
+def blocked_csr_kernel(name: str, *, n: int, k: int, blocks: int, col_type: ir.Type, config: BlockedConfig, values_spec: CsrValues) -> func.FuncOp:
     """``yt[b, r, :] = sum_l values[l] * xt[b, cols[l], :]`` over the chunked CSR of ``pack_chunked_csr``.
 
     Arguments: workgroup ids (x: row block, y: activation block), ``xt [blocks, k, mb]``,
-    ``values [nnz]``, ``cols [nnz]``, ``offsets [chunks * n + 1]``, result ``yt [blocks, n, mb]``.
+    ``values`` (:class:`CsrValues`, widened or dequantized to f32), ``cols [nnz]``,
+    ``offsets [chunks * n + 1]``, int4's group ``scales``, result ``yt [blocks, n, mb]``.
     """
     c = config
     chunks = -(-k // c.kc)
     f32, index = ir.F32Type.get(), ir.IndexType.get()
     vec = ir.VectorType.get([c.mb], f32)
+    value_memref, *scale_memref = values_spec.memrefs(n, k)
     signature = [
         index,
         index,
         ir.MemRefType.get([blocks, k, c.mb], f32),
-        ir.MemRefType.get([max(nnz, 1)], f32),
-        ir.MemRefType.get([max(nnz, 1)], col_type),
+        value_memref,
+        ir.MemRefType.get([max(values_spec.nnz, 1)], col_type),
         ir.MemRefType.get([chunks * n + 1], ir.IntegerType.get_signless(32)),
+        *scale_memref,
         ir.MemRefType.get([blocks, n, c.mb], f32),
     ]
     kernel = func.FuncOp(name, ir.FunctionType.get(signature, []), visibility="private")
     kernel.attributes[WORKGROUPS_ATTR] = ir.DenseI64ArrayAttr.get([-(-n // c.rows), blocks, 1])
     entry = kernel.add_entry_block()
-    wg_rows, wg_block, xt, values, cols, offsets, yt = entry.arguments
+    wg_rows, wg_block, xt, values, cols, offsets, *scales, yt = entry.arguments
+    scale = scales[0] if scales else None
     with ir.InsertionPoint(entry):
         zero_index, one = _index(0), _index(1)
         zero = arith.ConstantOp(vec, ir.DenseElementsAttr.get_splat(vec, ir.FloatAttr.get(f32, 0.0))).result
         first, last = _row_range(wg_rows, c.rows, n)
 
-        def term(position: ir.Value, acc: ir.Value) -> ir.Value:
-            column = _load_index(cols, position)
-            x = vector.LoadOp(vec, xt, [wg_block, column, zero_index]).result
-            weight = vector.BroadcastOp(vec, memref.LoadOp(values, [position]).result).result
-            return vector.FMAOp(weight, x, acc).result
+        def row(slot: ir.Value, r: ir.Value, seed: ir.Value) -> ir.Value:
+            def term(position: ir.Value, acc: ir.Value) -> ir.Value:
+                column = _load_index(cols, position)
+                x = vector.LoadOp(vec, xt, [wg_block, column, zero_index]).result
+                weight = vector.BroadcastOp(vec, values_spec.value(values, scale, position, r, column)).result
+                return vector.FMAOp(weight, x, acc).result
 
-        def row(slot: ir.Value, seed: ir.Value) -> ir.Value:
             start = _load_index(offsets, slot)
             end = _load_index(offsets, arith.AddIOp(slot, one).result)
             return _accumulate(start, end, seed, zero, c.unroll, c.chains, term)
@@ -153,7 +184,7 @@ def blocked_csr_kernel(name: str, *, n: int, k: int, blocks: int, nnz: int, col_
             rows_loop = scf.ForOp(first, last, one)
             with ir.InsertionPoint(rows_loop.body):
                 r = rows_loop.induction_variable
-                vector.StoreOp(row(r, zero), yt, [wg_block, r, zero_index])
+                vector.StoreOp(row(r, r, zero), yt, [wg_block, r, zero_index])
                 scf.YieldOp([])
         else:
             clear = scf.ForOp(first, last, one)
@@ -167,43 +198,51 @@ def blocked_csr_kernel(name: str, *, n: int, k: int, blocks: int, nnz: int, col_
                 with ir.InsertionPoint(rows_loop.body):
                     r = rows_loop.induction_variable
                     running = vector.LoadOp(vec, yt, [wg_block, r, zero_index]).result
-                    vector.StoreOp(row(arith.AddIOp(base, r).result, running), yt, [wg_block, r, zero_index])
+                    vector.StoreOp(row(arith.AddIOp(base, r).result, r, running), yt, [wg_block, r, zero_index])
                     scf.YieldOp([])
                 scf.YieldOp([])
         func.ReturnOp([])
     return kernel
 
 
-def scalar_csr_kernel(name: str, *, n: int, k: int, nnz: int, col_type: ir.Type, rows: int = 256, unroll: int = 8, chains: int = 4) -> func.FuncOp:
+def scalar_csr_kernel(
+    name: str, *, n: int, k: int, col_type: ir.Type, values_spec: CsrValues, rows: int = 256, unroll: int = 8, chains: int = 4
+) -> func.FuncOp:
     """Batch 1: ``y[r] = sum_l values[l] * x[cols[l]]`` over plain CSR, ``rows`` rows per workgroup.
 
-    Arguments: workgroup id, ``x [k]``, ``values [nnz]``, ``cols [nnz]``, ``offsets [n + 1]``, result ``y [n]``.
+    Arguments: workgroup id, ``x [k]``, ``values`` (:class:`CsrValues`, widened or dequantized
+    to f32), ``cols [nnz]``, ``offsets [n + 1]``, int4's group ``scales``, result ``y [n]``.
     """
     f32, index = ir.F32Type.get(), ir.IndexType.get()
+    value_memref, *scale_memref = values_spec.memrefs(n, k)
     signature = [
         index,
         ir.MemRefType.get([k], f32),
-        ir.MemRefType.get([max(nnz, 1)], f32),
-        ir.MemRefType.get([max(nnz, 1)], col_type),
+        value_memref,
+        ir.MemRefType.get([max(values_spec.nnz, 1)], col_type),
         ir.MemRefType.get([n + 1], ir.IntegerType.get_signless(32)),
+        *scale_memref,
         ir.MemRefType.get([n], f32),
     ]
     kernel = func.FuncOp(name, ir.FunctionType.get(signature, []), visibility="private")
     kernel.attributes[WORKGROUPS_ATTR] = ir.DenseI64ArrayAttr.get([-(-n // rows), 1, 1])
     entry = kernel.add_entry_block()
-    wg, x, values, cols, offsets, y = entry.arguments
+    wg, x, values, cols, offsets, *scales, y = entry.arguments
+    scale = scales[0] if scales else None
     with ir.InsertionPoint(entry):
         one = _index(1)
         zero = arith.ConstantOp(f32, ir.FloatAttr.get(f32, 0.0)).result
         first, last = _row_range(wg, rows, n)
 
-        def term(position: ir.Value, acc: ir.Value) -> ir.Value:
-            xv = memref.LoadOp(x, [_load_index(cols, position)]).result
-            return math.FmaOp(memref.LoadOp(values, [position]).result, xv, acc).result
-
         rows_loop = scf.ForOp(first, last, one)
         with ir.InsertionPoint(rows_loop.body):
             r = rows_loop.induction_variable
+
+            def term(position: ir.Value, acc: ir.Value) -> ir.Value:
+                column = _load_index(cols, position)
+                xv = memref.LoadOp(x, [column]).result
+                return math.FmaOp(values_spec.value(values, scale, position, r, column), xv, acc).result
+
             start = _load_index(offsets, r)
             end = _load_index(offsets, arith.AddIOp(r, one).result)
             memref.StoreOp(_accumulate(start, end, zero, zero, unroll, chains, term), y, [r])

@@ -128,7 +128,7 @@ class DetectSparsity(Pass):
         value = constant.results[0]
         dense_type = ir.RankedTensorType(value.type)
         target = encoded_type(dense_type, pattern, use.reduction_dim, input_channels)
-        consumers = [u.transpose or u.consumer for u in uses if u.constant == constant]
+        consumers = [u.first_user for u in uses if u.constant == constant]
         with ir.InsertionPoint.after(constant), constant.location:
             converted = sparse_tensor.ConvertOp(target, value).result
         for consumer in consumers:
@@ -151,6 +151,7 @@ def weight_record(use: WeightUse, stats: SparsityStats, pattern: Pattern, detect
         "in_features": stats.shape[1],
         "batch_rows": _batch_rows(use),
         "reduction_dim": use.reduction_dim if use.kind == "matmul" else 1,
+        "dtype": str(ir.RankedTensorType(use.constant.results[0].type).element_type),
     }
     if stats.fanin is not None:
         record["fanin"] = stats.fanin

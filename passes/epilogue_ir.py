@@ -1,4 +1,4 @@
-"""The kernels' epilogue as IR: ``act(acc * scale + bias) + residual`` in one elementwise generic.
+"""The kernels' epilogue as IR: ``act(acc * scale * channel_scale + bias) + residual`` in one elementwise generic.
 
 Every lowering (IREE targets and native) ends a kernel with it, so the fused epilogue
 means the same everywhere. GELU's tanh form is computed as ``x * sigmoid(2u)``, which
@@ -9,10 +9,20 @@ equals ``0.5 x (1 + tanh(u))`` but does not cancel catastrophically where
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from ..mlir import arith, ir
 from ..mlir import math as math_dialect  # the MLIR dialect, not the stdlib module
 from .ir_build import elementwise, scalar
+
+if TYPE_CHECKING:
+    from .kernel_ops import Kernel
+
+
+def kernel_epilogue(kernel: Kernel, acc: ir.Value) -> ir.Value:
+    """``kernel``'s epilogue on its product ``acc``, with the int8 row scales of quantized storage."""
+    channel_scales = kernel.storage_values.get("scales") if kernel.params.get("quant") == "int8" else None
+    return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual, channel_scales)
 
 
 def epilogue(
@@ -21,15 +31,20 @@ def epilogue(
     scale: float,
     bias: ir.Value | None,
     residual: ir.Value | None,
+    channel_scales: ir.Value | None = None,
 ) -> ir.Value:
-    """``act(acc * scale + bias) + residual`` as one elementwise generic; ``bias`` runs along the last dim."""
-    if activation == "none" and scale == 1.0 and bias is None and residual is None:
+    """``act(acc * scale * channel_scales + bias) + residual`` as one elementwise generic; ``bias`` and
+    ``channel_scales`` run along the last dim."""
+    if activation == "none" and scale == 1.0 and bias is None and residual is None and channel_scales is None:
         return acc
     acc_type = ir.RankedTensorType(acc.type)
     element = acc_type.element_type
     rank = acc_type.rank
     identity = ir.AffineMap.get_identity(rank)
     inputs, maps = [acc], [identity]
+    if channel_scales is not None:
+        inputs.append(channel_scales)
+        maps.append(ir.AffineMap.get(rank, 0, [ir.AffineExpr.get_dim(rank - 1)]))
     if bias is not None:
         inputs.append(bias)
         maps.append(ir.AffineMap.get(rank, 0, [ir.AffineExpr.get_dim(rank - 1)]))
@@ -39,6 +54,8 @@ def epilogue(
 
     def body(args: list[ir.Value]) -> ir.Value:
         value, rest = args[0], args[1:]
+        if channel_scales is not None:
+            value = arith.MulFOp(value, rest.pop(0)).result
         if scale != 1.0:
             value = arith.MulFOp(value, scalar(scale, element)).result
         if bias is not None:

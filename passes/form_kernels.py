@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..dialects.encodings import pattern_of_encoding
+from ..dialects.patterns import DENSE, Pattern
 from ..mlir import ir
 from . import sparsity_attr
 from .detect_sparsity import weight_record
@@ -28,16 +29,31 @@ class FormKernels(Pass):
     ``schedule``, which chooses the storage. Sparse weights it cannot turn into a
     kernel (convolutions, an accumulator that is not zero, an empty weight) fall back
     to dense: the convert is removed and the reason recorded in ``sparsile.sparsity``.
+    With ``all-weights`` (set when the compile quantizes) dense weights become kernels
+    too, of pattern ``dense``, so that ``schedule`` stores every weight; one that cannot
+    stays as it was, with the reason recorded.
     """
 
     name = "form-kernels"
+    all_weights: bool = False
 
     def run(self, op: ir.Operation, pass_: Any) -> None:
         by_convert: dict[ir.Operation, list[WeightUse]] = {}
+        dense: dict[ir.Operation, list[WeightUse]] = {}
         uses = weight_uses(op)
         for use in uses:
             if use.convert is not None:
                 by_convert.setdefault(use.convert, []).append(use)
+            elif self.all_weights:
+                dense.setdefault(use.constant, []).append(use)
+        for uses in dense.values():
+            reason = next((r for r in map(_unsupported, uses) if r is not None), None)
+            if reason is not None:
+                sparsity_attr.update(uses[0].constant, fallback=f"not stored by a kernel: {reason}")
+                continue
+            for use in uses:
+                _form(use, DENSE)
+            sparsity_attr.remove(uses[0].constant)
         for uses in by_convert.values():
             # A weight shared by several consumers becomes kernels only if all of them can.
             reason = next((r for r in map(_unsupported, uses) if r is not None), None)
@@ -64,9 +80,11 @@ def _records_to_consumers(uses: list[WeightUse]) -> None:
             sparsity_attr.write(use.consumer, record)
             sparsity_attr.remove(use.constant)
 
-def _form(use: WeightUse) -> None:
-    assert use.convert is not None  # the caller grouped uses by their convert
-    pattern = pattern_of_encoding(ir.RankedTensorType(use.convert.results[0].type).encoding)
+def _form(use: WeightUse, pattern: Pattern | None = None) -> None:
+    """A kernel for ``use``; ``pattern`` is the convert's encoding's unless given (dense weights have no convert)."""
+    if pattern is None:
+        assert use.convert is not None  # the caller grouped sparse uses by their convert
+        pattern = pattern_of_encoding(ir.RankedTensorType(use.convert.results[0].type).encoding)
     weight = use.matrix()
     assert weight is not None  # _unsupported checked it
     if sparsity_attr.read(use.constant) is None:  # annotated by hand, not by detect-sparsity
@@ -93,6 +111,9 @@ def _unsupported(use: WeightUse) -> str | None:
         return "sparse convolution kernels are not implemented"
     if use.transpose is None:
         return "only torch-layout [out, in] weights become kernels"
+    result = ir.RankedTensorType(use.consumer.results[0].type).element_type
+    if not isinstance(result, ir.F32Type):
+        return f"the matmul accumulates in {result}; the kernels accumulate in f32"
     init = defining_op(use.consumer.operands[2])
     if init is None or init.name != "linalg.fill" or float_constant(init.operands[0]) != 0.0:
         return "the matmul accumulates into a non-zero tensor"

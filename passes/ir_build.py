@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import ml_dtypes
 import numpy as np
 
 from ..mlir import arith, ir, linalg, tensor
@@ -15,6 +16,7 @@ from ..mlir import arith, ir, linalg, tensor
 _NUMPY_ELEMENT = {
     np.dtype(np.float32): ir.F32Type.get,
     np.dtype(np.float16): ir.F16Type.get,
+    np.dtype(ml_dtypes.bfloat16): ir.BF16Type.get,
     np.dtype(np.float64): ir.F64Type.get,
     np.dtype(np.int8): lambda: ir.IntegerType.get_signless(8),
     np.dtype(np.int16): lambda: ir.IntegerType.get_signless(16),
@@ -28,7 +30,10 @@ def constant(array: np.ndarray) -> ir.Value:
     array = np.ascontiguousarray(array)
     element = _NUMPY_ELEMENT[array.dtype]()
     tensor_type = ir.RankedTensorType.get(list(array.shape), element)
-    attr = ir.DenseElementsAttr.get(array, type=element)
+    if array.dtype == ml_dtypes.bfloat16:  # the bindings take bfloat16 as its 16-bit patterns
+        attr = ir.DenseElementsAttr.get(array.view(np.int16), type=element, shape=list(array.shape))
+    else:
+        attr = ir.DenseElementsAttr.get(array, type=element)
     return arith.ConstantOp(tensor_type, attr).result
 
 

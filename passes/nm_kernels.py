@@ -16,28 +16,47 @@ from __future__ import annotations
 from ..mlir import arith, func, ir, memref, scf, vector
 from .dispatch_markers import WORKGROUPS_ATTR
 from .ir_build import index_constant as _index
+from .kernel_values import FLOAT, Quantization, memref_element, to_f32, unpack_nibbles
 
 LANES = 16
 
 
-def two_four_gemv_kernel(name: str, *, n: int, k: int, rows: int = 128) -> func.FuncOp:
-    """``y [n] = W x`` for a 2:4 ``W``; arguments: workgroup id, ``x [k]``, the two planes, ``y [n]``."""
+def two_four_gemv_kernel(
+    name: str, *, n: int, k: int, rows: int = 128, value_type: ir.Type | None = None, quant: Quantization = FLOAT
+) -> func.FuncOp:
+    """``y [n] = W x`` for a 2:4 ``W``; arguments: workgroup id, ``x [k]``, the two planes, int4's
+    group scales ``[ceil(k / group), n]`` (rows contiguous, one vector per block of rows), ``y [n]``.
+
+    The value plane holds ``value_type`` (f32 by default), widened to f32 as it is loaded;
+    int8 and int4 values (int4 two lanes per byte, ``[n/16, k/4, 2, 8]``) are converted,
+    int4 ones multiplied by their group's scales (int8 row scales are the epilogue's).
+    """
     f32, i8 = ir.F32Type.get(), ir.IntegerType.get_signless(8)
+    stored = value_type or f32
     vec, mask_vec = ir.VectorType.get([LANES], f32), ir.VectorType.get([LANES], i8)
+    lanes_stored = LANES // 2 if quant.bits == 4 else LANES
+    stored_vec = ir.VectorType.get([lanes_stored], memref_element(stored))
     blocks_per_group = rows // LANES
     groups = k // 4
     plane = [n // LANES, groups, 2, LANES]
     signature = [
         ir.IndexType.get(),
         ir.MemRefType.get([k], f32),
-        ir.MemRefType.get(plane, f32),
+        ir.MemRefType.get([n // LANES, groups, 2, lanes_stored], memref_element(stored)),
         ir.MemRefType.get(plane, i8),
+        *([ir.MemRefType.get([-(-k // quant.group), n], f32)] if quant.group else []),
         ir.MemRefType.get([n], f32),
     ]
     kernel = func.FuncOp(name, ir.FunctionType.get(signature, []), visibility="private")
     kernel.attributes[WORKGROUPS_ATTR] = ir.DenseI64ArrayAttr.get([n // rows, 1, 1])
     entry = kernel.add_entry_block()
-    wg, x, values, positions, y = entry.arguments
+    wg, x, values, positions, *scales, y = entry.arguments
+
+    def load_values(block: ir.Value, g: ir.Value, plane_index: ir.Value, scale: ir.Value | None) -> ir.Value:
+        raw = vector.LoadOp(stored_vec, values, [block, g, plane_index, _index(0)]).result
+        value = to_f32(unpack_nibbles(raw) if quant.bits == 4 else raw, stored)
+        return value if scale is None else arith.MulFOp(value, scale).result
+
     with ir.InsertionPoint(entry):
         zero, one = _index(0), _index(1)
         acc0 = arith.ConstantOp(vec, ir.DenseElementsAttr.get_splat(vec, ir.FloatAttr.get(f32, 0.0))).result
@@ -61,8 +80,12 @@ def two_four_gemv_kernel(name: str, *, n: int, k: int, rows: int = 128) -> func.
             accs = []
             for t, acc in enumerate(loop.inner_iter_args):
                 block = arith.AddIOp(first_block, _index(t)).result
-                v0 = vector.LoadOp(vec, values, [block, g, zero, zero]).result
-                v1 = vector.LoadOp(vec, values, [block, g, one, zero]).result
+                scale = None
+                if scales:
+                    group = arith.DivUIOp(base, _index(quant.group)).result
+                    scale = vector.LoadOp(vec, scales[0], [group, arith.MulIOp(block, _index(LANES)).result]).result
+                v0 = load_values(block, g, zero, scale)
+                v1 = load_values(block, g, one, scale)
                 p0 = vector.LoadOp(mask_vec, positions, [block, g, zero, zero]).result
                 p1 = vector.LoadOp(mask_vec, positions, [block, g, one, zero]).result
                 s0 = arith.SelectOp(eq(p0, 0), xs[0], arith.SelectOp(eq(p0, 1), xs[1], xs[2]).result).result

@@ -32,7 +32,6 @@ def annotate(o: CompileOptions) -> list[PipelineElement]:
     return _configured(o, [
         make("check-input", entry=o.entry or ""),  # one tensor-typed entry point, only dialects the targets lower
         make("fold-weight-masks"),  # torch.nn.utils.prune's weight_orig * weight_mask -> one pruned weight
-        make("fold-weight-casts"),  # a float16 weight upcast for a float32 matmul -> a float32 weight
         make("detect-sparsity", overrides=overrides),  # measure each weight, attach its #sparse_tensor.encoding
     ])
 
@@ -41,12 +40,12 @@ def kernels(o: CompileOptions) -> list[PipelineElement]:
     """annotated -> kernels: sparse matmuls become kernels, structure is removed physically,
     epilogues are fused, and a storage format and tiles are chosen per layer for the target."""
     return _configured(o, [
-        make("form-kernels"),  # sparse matmuls -> sparsile.matmul holding the weight (dense storage)
+        make("form-kernels", all_weights=o.quantize is not None),  # sparse (or, to quantize, all) matmuls -> sparsile.matmul kernels
         UpstreamPass("canonicalize"),  # drop the dead transposes and converts
         make("fuse-epilogues"),  # bias, scale, activation, residual -> the kernel's epilogue
         make("rewrite-gelu-tanh"),  # unfused GELU-tanh as x * sigmoid(2u), torch-mlir's constant corrected
         make("compact-structured"),  # pruned neurons removed physically, consumers' inputs shrunk to match
-        make("schedule", target=o.target.family),  # per kernel: storage format and tiles, or dense
+        make("schedule", target=o.target.family, features=o.target.features, quantize=o.quantize or ""),  # per kernel: storage and tiles
         UpstreamPass("canonicalize"),  # drop the dense weights the chosen storage replaced
     ])
 

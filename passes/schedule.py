@@ -17,6 +17,7 @@ from .ir_build import constant
 from .ir_query import walk_ops
 from .kernel_ops import Kernel, is_kernel, rebuild
 from .pass_base import Pass
+from .quantization import SCHEMES
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,11 @@ class Schedule(Pass):
     compute on the kept neurons); otherwise the weight stays dense and the reason is recorded.
     Where a candidate's kernel was never timed on such a target (``unmeasured`` in the
     cost model) nothing is predicted: the weight stays dense unless its pattern was
-    requested, and then the candidate storing the fewest bytes is kept.
+    requested, and then the candidate storing the fewest bytes is kept. A format that
+    ``requires`` a target feature missing from ``features`` is not a candidate. With
+    ``quantize`` (``int8``, ``int4-g128``) every candidate stores its values quantized
+    (:mod:`sparsile.passes.quantization`), dense included, and formats that cannot are
+    not candidates.
     The op is rebuilt with the chosen storage as its operands, the format's ``params``
     and ``tiles``; ``sparsile.sparsity`` records the format, the bytes stored, both
     predictions and the batch size where the choice would flip. ``formats`` limits the
@@ -65,8 +70,14 @@ class Schedule(Pass):
     target: str = "cpu"
     margin: float = MARGIN
     formats: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    quantize: str = ""
 
     def run(self, op: ir.Operation, pass_: Any) -> None:
+        if self.quantize and self.quantize not in SCHEMES:
+            op.location.emit_error(f"schedule: unknown quantization '{self.quantize}'; expected one of {', '.join(SCHEMES)}")
+            pass_.signal_pass_failure()
+            return
         if self.target not in TARGET_FAMILIES:
             op.location.emit_error(f"schedule: unknown target family '{self.target}'; expected one of {', '.join(TARGET_FAMILIES)}")
             pass_.signal_pass_failure()
@@ -88,6 +99,9 @@ class Schedule(Pass):
         if weight is None:
             op.location.emit_error(f"schedule: the storage of layer '{kernel.layer}' is not constant")
             return False
+        if self.target == "native" and weight.dtype != np.float32:
+            # MLIR's sparsifier multiplies one element type: the native kernels hold float32 values.
+            weight = weight.astype(np.float32)
         pattern, rows = kernel.pattern, kernel.rows
         candidates = [c for c in (self._candidate(fmt, pattern, weight, rows) for fmt in all_formats()) if c is not None]
         dense = next(c for c in candidates if c.fmt.name == "dense")
@@ -142,7 +156,11 @@ class Schedule(Pass):
     def _candidate(self, fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, rows: int) -> _Candidate | None:
         if not fmt.holds(pattern) or (self.formats and fmt.name not in self.formats and fmt.name != "dense"):
             return None
+        if not fmt.requires <= set(self.features):
+            return None
         plan = fmt.plan(pattern, weight, rows, self.target)
+        if plan is not None and self.quantize:
+            plan = fmt.quantized_plan(plan, SCHEMES[self.quantize], weight.shape, rows, self.target)
         if plan is None:
             return None
         storage = fmt.pack(weight, plan.params)

@@ -2,7 +2,9 @@
 
 The importer feeds a torch ``[out, in]`` weight to ``linalg.matmul`` through a
 ``linalg.transpose``; after ``detect-sparsity`` a ``sparse_tensor.convert`` to
-the encoded type sits between the constant and the transpose. A
+the encoded type sits between the constant and the transpose. A float16 or
+bfloat16 weight of a float32 matmul (torch's CPU decomposition of a half-precision
+layer) also goes through an elementwise upcast, before or after the transpose. A
 :class:`WeightUse` records that chain and the weight's orientation.
 """
 
@@ -29,6 +31,18 @@ class WeightUse:
     operand: int
     transpose: ir.Operation | None
     convert: ir.Operation | None
+    #: The elementwise upcast (``arith.extf`` generic) between the weight and its consumer, if any.
+    cast: ir.Operation | None = None
+
+    @property
+    def first_user(self) -> ir.Operation:
+        """The op that reads the constant (or its ``sparse_tensor.convert``)."""
+        source = self.convert or self.constant
+        # The chain runs constant -> [convert] -> [cast] -> [transpose] -> [cast] -> consumer.
+        for op in (self.cast, self.transpose):
+            if op is not None and op.operands[0] == source.results[0]:
+                return op
+        return self.consumer
 
     @property
     def kind(self) -> str:
@@ -80,15 +94,35 @@ def _is_2d_transpose(op: ir.Operation) -> bool:
     return perm == [1, 0]
 
 
+def is_upcast(op: ir.Operation) -> bool:
+    """Whether ``op`` is an elementwise ``linalg.generic`` whose body only widens its one input (``arith.extf``)."""
+    if op.name != "linalg.generic" or len(op.operands) != 2:
+        return False
+    block = op.regions[0].blocks[0]
+    body = list(block.operations)
+    if len(body) != 2 or body[0].operation.name != "arith.extf" or body[0].operands[0] != block.arguments[0]:
+        return False
+    if body[1].operands[0] != body[0].results[0]:
+        return False
+    maps = [ir.AffineMapAttr(m).value for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+    return all(m == ir.AffineMap.get_identity(m.n_dims) for m in maps)
+
+
 def trace_weight(consumer: ir.Operation, operand: int) -> WeightUse | None:
     """The weight chain feeding ``consumer``'s operand, if it starts at a float constant."""
     value = consumer.operands[operand]
-    transpose = convert = None
+    transpose = convert = cast = None
     op = defining_op(value)
+    if op is not None and is_upcast(op):
+        cast = op
+        op = defining_op(op.operands[0])
     if op is not None and op.name == "linalg.transpose" and consumer.name in MATMUL_OPS:
         if not _is_2d_transpose(op):
             return None
         transpose = op
+        op = defining_op(op.operands[0])
+    if op is not None and cast is None and is_upcast(op):
+        cast = op
         op = defining_op(op.operands[0])
     if op is not None and op.name == "sparse_tensor.convert":
         convert = op
@@ -96,9 +130,9 @@ def trace_weight(consumer: ir.Operation, operand: int) -> WeightUse | None:
     if op is None or op.name != "arith.constant":
         return None
     t = op.results[0].type
-    if not isinstance(t, ir.RankedTensorType) or not isinstance(t.element_type, (ir.F32Type, ir.F16Type, ir.F64Type)):
+    if not isinstance(t, ir.RankedTensorType) or not isinstance(t.element_type, (ir.F32Type, ir.F16Type, ir.BF16Type, ir.F64Type)):
         return None
-    return WeightUse(op, consumer, operand, transpose, convert)
+    return WeightUse(op, consumer, operand, transpose, convert, cast)
 
 
 def weight_uses(module: ir.Operation) -> list[WeightUse]:

@@ -57,7 +57,7 @@ CASES = [
 
 
 def test_every_format_is_covered():
-    assert format_names() == ["bell", "bsr", "channels", "csr", "dense", "ell", "nm"]
+    assert format_names() == ["bell", "bitmask", "bsr", "channels", "csr", "dense", "ell", "nm"]
     held = {f.name for f in all_formats() for p, _ in CASES if f.holds(Pattern.parse(p))}
     assert held == set(format_names()), "every format stores some case below"
 

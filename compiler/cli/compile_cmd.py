@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import ModelSpecError
 from ..model_spec import is_mlir_path, load_factory_model, parse_factory_args
+from ..options import QUANTIZATION_SCHEMES
 from ..stages import ALL_STAGES, MLIR_STAGES
 from ..targets import TARGET_NAMES
 
@@ -19,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", default="cpu", help=f"one of {', '.join(TARGET_NAMES)}, optionally with :chip (default: cpu)")
     p.add_argument("--sparsity", action="append", default=[], metavar="LAYER=PATTERN[,...]",
                    help="override detection for layers, e.g. fc1=2:4,fc2=dense (repeatable)")
+    p.add_argument("--quantize", choices=QUANTIZATION_SCHEMES, help="store every matmul weight as int8 (a scale per row) or int4 (a scale per 128 columns)")
     p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help="keyword argument of the factory (repeatable)")
     p.add_argument("--dump-ir", metavar="DIR", help="write each stage's IR to DIR/NN-<stage>.mlir")
     p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass to stderr")
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         "iree_flags": tuple(args.iree_flag),
         "progress": None if args.quiet else _progress,
         "sparsity": parse_sparsity(args.sparsity),
+        "quantize": args.quantize,
     }
     if args.no_elide:
         options["elide_limit"] = None

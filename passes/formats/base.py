@@ -25,6 +25,7 @@ import numpy as np
 from ...dialects.patterns import Pattern, PatternKind
 from ...mlir import ir
 from ..cost_model import coefficients, linear_cost
+from ..kernel_values import Quantization
 
 if TYPE_CHECKING:
     import sympy
@@ -62,6 +63,9 @@ class StorageFormat:
     targets: ClassVar[frozenset[str]] = frozenset()
     #: The kernels whose coefficients the cost model holds for this format (see :meth:`kernel`).
     kernels: ClassVar[tuple[str, ...]] = ("default",)
+    #: Target features (:attr:`sparsile.targets.Target.features`) without which the format is not chosen
+    #: (it would still run correctly, but slower than its costs say).
+    requires: ClassVar[frozenset[str]] = frozenset()
 
     # --- detection --------------------------------------------------------------------------
     def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
@@ -80,6 +84,14 @@ class StorageFormat:
     def plan(self, pattern: Pattern, weight: np.ndarray, rows: int, target: str) -> Plan | None:
         """Parameters and tiles for ``weight`` at ``rows`` input rows on ``target``; None if it cannot run there."""
         raise NotImplementedError
+
+    def quantized_plan(self, plan: Plan, quant: Quantization, weight_shape: tuple[int, int], rows: int, target: str) -> Plan | None:
+        """``plan`` with the weight's values stored quantized with ``quant``; None where the format cannot.
+
+        The returned params carry ``quant`` (the scheme's name), which :meth:`pack`,
+        :meth:`unpack` and :meth:`lower` read.
+        """
+        return None
 
     def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
         """The names of the storage operands, in operand order."""
@@ -133,7 +145,8 @@ class StorageFormat:
     def seconds(self, storage: dict[str, np.ndarray], plan: Plan) -> sympy.Expr:
         """Predicted seconds of one call, as an expression of the rows ``M`` the kernel computes."""
         block = int(plan.tiles.get("mb", 0))
-        return linear_cost(self.stored_values(storage, plan.params), coefficients(self.name, self.kernel(plan)), block)
+        nbytes = sum(int(a.nbytes) for a in storage.values())
+        return linear_cost(self.stored_values(storage, plan.params), coefficients(self.name, self.kernel(plan)), block, nbytes)
 
     # --- lowering ---------------------------------------------------------------------------
     def lower(self, kernel: Kernel, target: str) -> ir.Value:

@@ -17,6 +17,7 @@ import numpy as np
 from ...dialects.patterns import BLOCK_SIZES, Pattern, PatternKind
 from ...mlir import ir
 from ..epilogue_ir import epilogue
+from ..kernel_values import as_float32
 from ..native_sparse import assemble, matmul_transposed
 from .base import Plan, StorageFormat
 
@@ -119,11 +120,10 @@ class BsrFormat(StorageFormat):
 
     def lower(self, kernel: Kernel, target: str) -> ir.Value:
         storage = kernel.storage_values
-        element = ir.RankedTensorType(kernel.input.type).element_type
         pattern = Pattern(PatternKind.BSR, block=int(kernel.params["block"]))
         levels = [storage["block_row_offsets"], storage["block_cols"]]
-        weight = assemble(pattern, kernel.shape, element, levels, storage["values"], 32)
-        acc = matmul_transposed(kernel.input, weight)
+        weight = assemble(pattern, kernel.shape, ir.F32Type.get(), levels, storage["values"], 32)
+        acc = matmul_transposed(as_float32(kernel.input), weight)
         return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
 
     def describe(self, params: dict[str, Any]) -> str:

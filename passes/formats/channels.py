@@ -9,7 +9,9 @@ the kept rows into the full output, on every target.
 
 The storage is ``values [R, C]`` (the kept sub-matrix), ``row_slots [out]`` (for every
 output row its row in ``values``, or -1 where the row was removed: what the scatter
-reads) and ``cols [C]`` (the kept input columns: what the gather reads).
+reads) and ``cols [C]`` (the kept input columns: what the gather reads). Quantized
+(``params["quant"]``), ``values`` holds the kept sub-matrix as dense quantized storage
+does (:mod:`sparsile.passes.formats.dense`: ``[R, kp]`` integers) and ``scales`` follow.
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ from ...dialects.patterns import CHANNELS, Pattern, PatternKind
 from ...mlir import arith, ir, linalg, tensor
 from ..epilogue_ir import epilogue
 from ..ir_build import elementwise, matmul, scalar, transpose
+from ..kernel_values import Quantization, as_float32
+from ..quantization import scheme, scheme_name
+from ..quantized_products import padded_to_tiles
 from .base import GPU_FAMILIES, TARGET_FAMILIES, Plan, StorageFormat
-from .dense import FLOAT_TYPES
+from .dense import FLOAT_TYPES, quantized_values_product
+from .dense import FORMAT as DENSE_FORMAT
 
 if TYPE_CHECKING:
     from ..kernel_ops import Kernel
@@ -59,8 +65,14 @@ class ChannelsFormat(StorageFormat):
     def plan(self, pattern: Pattern, weight: np.ndarray, rows: int, target: str) -> Plan | None:
         return Plan(kernel="gpu_matmul" if target in GPU_FAMILIES else "")
 
+    def quantized_plan(self, plan: Plan, quant: Quantization, weight_shape: tuple[int, int], rows: int, target: str) -> Plan | None:
+        if target == "native":
+            return None
+        # kp is fixed at packing, when the kept columns are known.
+        return Plan({"quant": scheme_name(quant)}, {"rows": 64} if target == "cpu" else {}, kernel=plan.kernel)
+
     def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
-        return ("values", "row_slots", "cols")
+        return ("values", "row_slots", "cols", "scales") if params.get("quant") else ("values", "row_slots", "cols")
 
     def pack(self, weight: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
         mask = weight != 0
@@ -68,19 +80,36 @@ class ChannelsFormat(StorageFormat):
         cols = np.nonzero(mask.any(axis=0))[0].astype(np.int32)
         slots = np.full(weight.shape[0], -1, np.int32)
         slots[rows] = np.arange(len(rows), dtype=np.int32)
-        return {"values": np.ascontiguousarray(weight[np.ix_(rows, cols)]), "row_slots": slots, "cols": cols}
+        kept = np.ascontiguousarray(weight[np.ix_(rows, cols)])
+        if not params.get("quant"):
+            return {"values": kept, "row_slots": slots, "cols": cols}
+        dense_params = {"quant": params["quant"], "kp": padded_to_tiles(len(cols), scheme(params["quant"]))}
+        quantized = DENSE_FORMAT.pack(kept, dense_params)
+        return {"values": quantized["values"], "row_slots": slots, "cols": cols, "scales": quantized["scales"]}
 
     def unpack(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
+        cols = storage["cols"]
         values = storage["values"]
+        if params.get("quant"):
+            dense_params = {"quant": params["quant"], "kp": padded_to_tiles(len(cols), scheme(params["quant"]))}
+            values = DENSE_FORMAT.unpack(storage, dense_params, (len(storage["scales"]), len(cols)))
         dense = np.zeros(shape, dtype=values.dtype)
-        dense[np.ix_(kept_rows(storage["row_slots"]), storage["cols"])] = values
+        dense[np.ix_(kept_rows(storage["row_slots"]), cols)] = values
         return dense
 
     def expected_storage(self, kernel: Kernel) -> list[tuple[str, list[int] | None, tuple[str, ...]]]:
         values = list(ir.RankedTensorType(kernel.view.values.type).shape)
         if len(values) != 2:
             values = [-1, -1]
-        return [("values", values, FLOAT_TYPES), ("row_slots", [kernel.out_features], ("i32",)), ("cols", [values[1]], ("i32",))]
+        quant = kernel.params.get("quant")
+        if not quant:
+            return [("values", values, FLOAT_TYPES), ("row_slots", [kernel.out_features], ("i32",)), ("cols", [values[1]], ("i32",))]
+        q = scheme(str(quant))
+        cols = list(ir.RankedTensorType(kernel.storage_operands[2].type).shape) if len(kernel.storage_operands) > 2 else [-1]
+        kp = padded_to_tiles(cols[0], q)
+        scales = [values[0], kp // q.group] if q.group else [values[0]]
+        return [("values", [values[0], kp // 2 if q.bits == 4 else kp], ("i8",)), ("row_slots", [kernel.out_features], ("i32",)),
+                ("cols", cols, ("i32",)), ("scales", scales, ("f32",))]
 
     def content_problem(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> str | None:
         kept = storage["row_slots"][storage["row_slots"] >= 0]
@@ -99,13 +128,16 @@ class ChannelsFormat(StorageFormat):
         x = kernel.input
         if not _is_identity(storage["cols"], in_features):
             x = _gather_columns(x, kernel.storage_values["cols"], len(storage["cols"]))
-        acc = matmul(x, transpose(kernel.storage_values["values"], [1, 0]))
+        if kernel.params.get("quant"):
+            acc = quantized_values_product(kernel, as_float32(x), target, with_row_scales=True)
+        else:
+            acc = matmul(x, transpose(kernel.storage_values["values"], [1, 0]))
         if not _is_identity(storage["row_slots"], out_features):
             acc = _scatter_columns(acc, kernel.storage_values["row_slots"], out_features)
         return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
 
     def describe(self, params: dict[str, Any]) -> str:
-        return "kept rows x columns, dense"
+        return f"kept rows x columns, dense{' ' + params['quant'] if params.get('quant') else ''}"
 
 
 def kept_rows(row_slots: np.ndarray) -> np.ndarray:

@@ -21,12 +21,14 @@ import numpy as np
 
 from ...dialects.patterns import CSR, Pattern, PatternKind
 from ...mlir import ir, tensor
-from ..csr_kernels import BlockedConfig, blocked_config, blocked_csr_kernel, padded_rows, scalar_csr_kernel
+from ..csr_kernels import BlockedConfig, CsrValues, blocked_config, blocked_csr_kernel, padded_rows, scalar_csr_kernel
 from ..dispatch_markers import dispatch, module_of, unique_symbol
 from ..ell_storage import column_array, read_columns
-from ..epilogue_ir import epilogue
+from ..epilogue_ir import epilogue, kernel_epilogue
 from ..ir_build import transpose, zeros
+from ..kernel_values import FLOAT, FLOAT_STORAGE, Quantization, as_float32, is_float_storage
 from ..native_sparse import assemble, matmul_transposed
+from ..quantization import dequantize, pack_nibbles, quantize, scheme, scheme_name, unpack_nibbles
 from .base import Plan, StorageFormat
 
 if TYPE_CHECKING:
@@ -59,7 +61,7 @@ class CsrFormat(StorageFormat):
 
     def plan(self, pattern: Pattern, weight: np.ndarray, rows: int, target: str) -> Plan | None:
         n, k = weight.shape
-        if weight.dtype != np.float32 or target not in self.targets:
+        if not is_float_storage(weight) or target not in self.targets:
             return None
         if target == "native":
             return Plan({"kc": k, "col_bits": 32})
@@ -70,53 +72,60 @@ class CsrFormat(StorageFormat):
         tiles = {"mb": config.mb, "rows": config.rows, "unroll": config.unroll, "chains": config.chains}
         return Plan({"kc": config.kc, "col_bits": col_bits}, tiles, rows=padded_rows(rows, config.mb))
 
+    def quantized_plan(self, plan: Plan, quant: Quantization, weight_shape: tuple[int, int], rows: int, target: str) -> Plan | None:
+        if target == "native":
+            return None
+        return Plan({**plan.params, "quant": scheme_name(quant)}, plan.tiles, plan.rows, plan.kernel)
+
     def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
-        return ("values", "cols", "offsets")
+        return ("values", "cols", "offsets", "scales") if params.get("quant") else ("values", "cols", "offsets")
 
     def pack(self, weight: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
-        rows, width = weight.shape
-        kc = int(params["kc"])
-        chunks = -(-width // kc)
-        padded = np.zeros((rows, chunks * kc), weight.dtype)
-        padded[:, :width] = weight
-        by_chunk = padded.reshape(rows, chunks, kc).transpose(1, 0, 2)
-        c, n, k = np.nonzero(by_chunk)
-        offsets = np.zeros(chunks * rows + 1, dtype=np.int32)
-        np.cumsum(np.bincount(c * rows + n, minlength=chunks * rows), out=offsets[1:])
-        values = np.ascontiguousarray(by_chunk[c, n, k])
-        cols = (c * kc + k).astype(np.int64)
-        if not len(values):  # zero-size memrefs are not bindable: one entry that is never read
-            values, cols = np.zeros(1, weight.dtype), np.zeros(1, np.int64)
-        return {"values": values, "cols": column_array(cols, int(params["col_bits"])), "offsets": offsets}
+        if not params.get("quant"):
+            return _pack_chunks(weight, params)
+        quantized = quantize(weight, scheme(params["quant"]))
+        storage = _pack_chunks(quantized.q, params)
+        if quantized.quant.bits == 4:
+            values = storage["values"]
+            storage["values"] = pack_nibbles(np.concatenate([values, np.zeros(len(values) % 2, np.int8)]))
+        return {**storage, "scales": quantized.scales}
 
     def unpack(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
-        rows, _ = shape
-        offsets = storage["offsets"].astype(np.int64)
-        nnz = int(offsets[-1])
-        slots = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-        cols = storage["cols"][:nnz]
-        cols = read_columns(cols)
-        dense = np.zeros(shape, dtype=storage["values"].dtype)
-        dense[slots % rows, cols] = storage["values"][:nnz]
-        return dense
+        if not params.get("quant"):
+            return _unpack_chunks(storage, shape)
+        quant = scheme(params["quant"])
+        values = unpack_nibbles(storage["values"]) if quant.bits == 4 else storage["values"]
+        return dequantize(_unpack_chunks({**storage, "values": values}, shape), storage["scales"], quant)
 
     def expected_storage(self, kernel: Kernel) -> list[tuple[str, list[int] | None, tuple[str, ...]]]:
         kc, bits = int(kernel.params["kc"]), int(kernel.params["col_bits"])  # checked by storage_problem
-        values = list(ir.RankedTensorType(kernel.view.values.type).shape)
+        cols = list(ir.RankedTensorType(kernel.storage_operands[1].type).shape) if len(kernel.storage_operands) > 1 else [-1]
         chunks = -(-kernel.in_features // kc)
-        return [("values", values, ("f32",)), ("cols", values, (f"i{bits}",)), ("offsets", [chunks * kernel.out_features + 1], ("i32",))]
+        offsets = ("offsets", [chunks * kernel.out_features + 1], ("i32",))
+        quant = kernel.params.get("quant")
+        if not quant:
+            return [("values", cols, FLOAT_STORAGE), ("cols", cols, (f"i{bits}",)), offsets]
+        q = scheme(str(quant))
+        values = [-(-cols[0] // 2)] if q.bits == 4 else cols
+        scales = [kernel.out_features, -(-kernel.in_features // q.group)] if q.group else [kernel.out_features]
+        return [("values", values, ("i8",)), ("cols", cols, (f"i{bits}",)), offsets, ("scales", scales, ("f32",))]
 
     def storage_problem(self, kernel: Kernel) -> str | None:
         kc, bits = kernel.params.get("kc"), kernel.params.get("col_bits")
         if not isinstance(kc, int) or kc <= 0 or bits not in (16, 32):
             return f"with format 'csr' needs params kc > 0 and col_bits 16 or 32, got {kernel.params}"
+        if kernel.params.get("quant") is not None:
+            try:
+                scheme(str(kernel.params["quant"]))
+            except ValueError as err:
+                return f"with format 'csr': {err}"
         return super().storage_problem(kernel)
 
     def content_problem(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> str | None:
         rows, width = shape
         kc = int(params["kc"])
         offsets = storage["offsets"].astype(np.int64)
-        if offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] > len(storage["values"]):
+        if offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] > len(storage["cols"]):
             return "storage 'offsets' must rise from 0 to at most the number of values"
         nnz = int(offsets[-1])
         cols = storage["cols"][:nnz]
@@ -135,28 +144,30 @@ class CsrFormat(StorageFormat):
         return _lower_cpu(kernel)
 
     def describe(self, params: dict[str, Any]) -> str:
-        return f"CSR, {params.get('col_bits')}-bit columns, {params.get('kc')}-column chunks"
+        quant = f" ({params['quant']})" if params.get("quant") else ""
+        return f"CSR{quant}, {params.get('col_bits')}-bit columns, {params.get('kc')}-column chunks"
 
 
 def _lower_native(kernel: Kernel) -> ir.Value:
     storage = kernel.storage_values
-    element = ir.RankedTensorType(kernel.input.type).element_type
+    x = as_float32(kernel.input)
     bits = int(kernel.params["col_bits"])
-    weight = assemble(CSR, kernel.shape, element, [storage["offsets"], storage["cols"]], storage["values"], bits)
-    acc = matmul_transposed(kernel.input, weight)
+    weight = assemble(CSR, kernel.shape, ir.F32Type.get(), [storage["offsets"], storage["cols"]], storage["values"], bits)
+    acc = matmul_transposed(x, weight)
     return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
 
 
 def _lower_cpu(kernel: Kernel) -> ir.Value:
     """The storage multiplied by a hand-written dispatch; the epilogue around it."""
-    x = kernel.input
+    x = as_float32(kernel.input)
     m, k = ir.RankedTensorType(x.type).shape
     n = kernel.out_features
     f32 = ir.F32Type.get()
     storage = kernel.storage_values
     col_type = ir.RankedTensorType(storage["cols"].type).element_type
-    nnz = ir.RankedTensorType(storage["values"].type).shape[0]
-    operands = [storage["values"], storage["cols"], storage["offsets"]]
+    quant = scheme(kernel.params["quant"]) if kernel.params.get("quant") else FLOAT
+    values_spec = CsrValues(ir.RankedTensorType(storage["cols"].type).shape[0], ir.RankedTensorType(storage["values"].type).element_type, quant)
+    operands = [storage["values"], storage["cols"], storage["offsets"]] + ([storage["scales"]] if quant.group else [])
     module = module_of(kernel.op)
     tiles = kernel.tiles
     if m == 1:
@@ -164,13 +175,13 @@ def _lower_cpu(kernel: Kernel) -> ir.Value:
             raise ValueError(f"the batch-1 CSR kernel reads plain CSR (kc >= {k}), got kc = {kernel.params['kc']}")
         with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
             body = scalar_csr_kernel(
-                unique_symbol(module, "sparsile_kernel_"), n=n, k=k, nnz=nnz, col_type=col_type,
+                unique_symbol(module, "sparsile_kernel_"), n=n, k=k, col_type=col_type, values_spec=values_spec,
                 rows=int(tiles.get("rows", 256)), unroll=int(tiles.get("unroll", 8)), chains=int(tiles.get("chains", 4)),
             )
         x1 = tensor.CollapseShapeOp(ir.RankedTensorType.get([k], f32), x, [[0, 1]]).result
         y1 = dispatch(module, body, [x1, *operands], ir.RankedTensorType.get([n], f32))
         acc = tensor.ExpandShapeOp(ir.RankedTensorType.get([1, n], f32), y1, [[0, 1]], [], [1, n]).result
-        return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
+        return kernel_epilogue(kernel, acc)
     default = blocked_config(m, n, 1.0)
     config = BlockedConfig(
         mb=int(tiles.get("mb", default.mb)),
@@ -185,7 +196,7 @@ def _lower_cpu(kernel: Kernel) -> ir.Value:
     if rows != m:  # whole activation blocks: the padding rows are zeros, their results dropped
         x = tensor.InsertSliceOp(x, zeros([rows, k], f32), [], [], [], [0, 0], [m, k], [1, 1]).result
     with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
-        body = blocked_csr_kernel(unique_symbol(module, "sparsile_kernel_"), n=n, k=k, blocks=blocks, nnz=nnz, col_type=col_type, config=config)
+        body = blocked_csr_kernel(unique_symbol(module, "sparsile_kernel_"), n=n, k=k, blocks=blocks, col_type=col_type, config=config, values_spec=values_spec)
     x3 = tensor.ExpandShapeOp(ir.RankedTensorType.get([blocks, mb, k], f32), x, [[0, 1], [2]], [], [blocks, mb, k]).result
     xt = transpose(x3, [0, 2, 1])
     yt = dispatch(module, body, [xt, *operands], ir.RankedTensorType.get([blocks, n, mb], f32))
@@ -197,7 +208,38 @@ def _lower_cpu(kernel: Kernel) -> ir.Value:
     acc = tensor.CollapseShapeOp(ir.RankedTensorType.get([rows, n], f32), y3, [[0, 1], [2]]).result
     if rows != m:
         acc = tensor.ExtractSliceOp(ir.RankedTensorType.get([m, n], f32), acc, [], [], [], [0, 0], [m, n], [1, 1]).result
-    return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
+    return kernel_epilogue(kernel, acc)
+
+
+def _pack_chunks(weight: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
+    """``values``, ``cols`` and ``offsets`` of ``weight`` cut into ``kc``-column chunks."""
+    rows, width = weight.shape
+    kc = int(params["kc"])
+    chunks = -(-width // kc)
+    padded = np.zeros((rows, chunks * kc), weight.dtype)
+    padded[:, :width] = weight
+    by_chunk = padded.reshape(rows, chunks, kc).transpose(1, 0, 2)
+    c, n, k = np.nonzero(by_chunk)
+    offsets = np.zeros(chunks * rows + 1, dtype=np.int32)
+    np.cumsum(np.bincount(c * rows + n, minlength=chunks * rows), out=offsets[1:])
+    values = np.ascontiguousarray(by_chunk[c, n, k])
+    cols = (c * kc + k).astype(np.int64)
+    if not len(values):  # zero-size memrefs are not bindable: one entry that is never read
+        values, cols = np.zeros(1, weight.dtype), np.zeros(1, np.int64)
+    return {"values": values, "cols": column_array(cols, int(params["col_bits"])), "offsets": offsets}
+
+
+def _unpack_chunks(storage: dict[str, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """The ``[N, K]`` matrix of chunked CSR storage."""
+    rows, _ = shape
+    offsets = storage["offsets"].astype(np.int64)
+    nnz = int(offsets[-1])
+    slots = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    cols = storage["cols"][:nnz]
+    cols = read_columns(cols)
+    dense = np.zeros(shape, dtype=storage["values"].dtype)
+    dense[slots % rows, cols] = storage["values"][:nnz]
+    return dense
 
 
 FORMAT = CsrFormat()
