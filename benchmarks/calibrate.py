@@ -53,7 +53,7 @@ QUICK_SHAPES = ((384, 1536),)
 ASSUMED = {("csr", "native"): ("csr", "blocked"), ("bsr", "native"): ("csr", "blocked")}
 #: GPU timings (benchmarks/gpu.py run), and the kernel each of its formats ran.
 GPU_RESULTS = ROOT / "benchmarks" / "gpu_results.json"
-GPU_KERNELS = {"dense": "gpu_matmul", "ell": "gather", "bell": "gather"}
+GPU_KERNELS = {"dense": "gpu_matmul", "ell": "gather", "nmell": "gather", "bell": "gather"}
 GPU_ASSUMED = {("channels", "gpu_matmul"): ("dense", "gpu_matmul")}
 
 
