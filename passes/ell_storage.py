@@ -38,6 +38,17 @@ def gather_column_bits(width: int, rows: int, target: str) -> int:
     return 32 if target == "vulkan" and rows == 1 else column_bits(width)
 
 
+def block_column_bits(width: int, target: str) -> int:
+    """The bits of ``bell``'s shared columns: 16 where they fit, 32 on Vulkan at any row count.
+
+    On Vulkan the one-row GEMV misreads 16-bit columns as ``ell``'s does, and the
+    block matmul's vectorised gather needs a ``vector<2xi32>`` to ``vector<4xi16>``
+    bitcast that IREE 3.13's SPIR-V conversion cannot legalise. A column serves the B
+    values of its block column, so 32 bits cost 2/B bytes more per value.
+    """
+    return 32 if target == "vulkan" else column_bits(width)
+
+
 def row_width(weight: np.ndarray) -> int:
     """The slots per row: the most nonzeros any row holds (at least 1)."""
     return max(1, int((weight != 0).sum(axis=1).max(initial=0)))

@@ -13,7 +13,7 @@ dispatch, and no ``vector.gather`` is formed for the CPU to scalarise.
 from __future__ import annotations
 
 from ..mlir import arith, ir, linalg, tensor
-from .ir_build import index_constant, zeros
+from .ir_build import elementwise, index_constant, transpose, zeros
 
 _PARALLEL = "#linalg.iterator_type<parallel>"
 _REDUCTION = "#linalg.iterator_type<reduction>"
@@ -120,28 +120,41 @@ def _one_row(x: ir.Value, gemv, shape: list[int]) -> ir.Value:
     return tensor.ExpandShapeOp(ir.RankedTensorType.get([1, total], element), flat, [[0, 1]], [], [1, total]).result
 
 
-def gathered_blocks_matmul(x: ir.Value, values: ir.Value, cols: ir.Value) -> ir.Value:
-    """Block rows sharing their columns: ``y[m, nb*B + r] = sum_s values[nb, r, s] * x[m, cols[nb, s]]``.
+def block_rows_matmul(x: ir.Value, values: ir.Value, cols: ir.Value) -> ir.Value:
+    """Blocked ELL: ``y[m, nb*B + r] = sum_s values[nb, r, s] * x[m, cols[nb, s]]`` (``values [NB, B, S]``, ``cols [NB, S]``).
 
-    ``values [NB, B, S]``, ``cols [NB, S]``; the result is ``[M, NB*B]``. Each gathered
-    activation serves the B rows of its block row.
+    Several rows gather each block row's activation columns once, as a pure copy
+    ``xg[nb, m, s] = x[m, cols[nb, s]]``, and multiply them by the dense blocks in a
+    ``linalg.batch_matmul`` over block rows, ``y3[nb, m, r] = sum_s xg[nb, m, s] *
+    values[nb, r, s]`` (``values`` read transposed through the indexing maps), laid
+    back out as ``[M, NB*B]``: every batch is an ``M x S`` by ``S x B`` dense product, the
+    shape of a tensor-core or cooperative-matrix tile. One row is a GEMV over the
+    slots instead (the batch matmul would pad its single row to a whole matrix tile).
     """
     m, _ = ir.RankedTensorType(x.type).shape
     nb, b, _ = ir.RankedTensorType(values.type).shape
     element = ir.RankedTensorType(x.type).element_type
     if m == 1:
         return _one_row(x, lambda x1: _blocks_gemv(x1, values, cols), [nb, b])
-    d = [ir.AffineExpr.get_dim(i) for i in range(4)]  # (m, nb, r, s)
-    maps = [ir.AffineMap.get(4, 0, [d[1], d[2], d[3]]), ir.AffineMap.get(4, 0, [d[1], d[3]]), ir.AffineMap.get(4, 0, [d[0], d[1], d[2]])]
+    xg = _gathered_column_blocks(x, cols)
+    d = [ir.AffineExpr.get_dim(i) for i in range(4)]  # (nb, m, r, s)
+    maps = [ir.AffineMap.get(4, 0, [d[0], d[1], d[3]]), ir.AffineMap.get(4, 0, [d[0], d[2], d[3]]), ir.AffineMap.get(4, 0, [d[0], d[1], d[2]])]
+    y3 = linalg.batch_matmul(xg, values, outs=[zeros([nb, m, b], element)], indexing_maps=maps)
+    y = transpose(y3, [1, 0, 2])
+    return tensor.CollapseShapeOp(ir.RankedTensorType.get([m, nb * b], element), y, [[0], [1, 2]]).result
+
+
+def _gathered_column_blocks(x: ir.Value, cols: ir.Value) -> ir.Value:
+    """``xg[nb, m, s] = x[m, cols[nb, s]]``: each block row's activation columns, copied."""
+    m, _ = ir.RankedTensorType(x.type).shape
+    nb, slots = ir.RankedTensorType(cols.type).shape
+    element = ir.RankedTensorType(x.type).element_type
+    d = [ir.AffineExpr.get_dim(i) for i in range(3)]  # (nb, m, s)
 
     def body(args: list[ir.Value]) -> ir.Value:
-        value, col, acc = args
-        gathered = tensor.ExtractOp(x, [_loop_index(0), _column_index(col, 3, None)]).result
-        return arith.AddFOp(acc, arith.MulFOp(value, gathered).result).result
+        return tensor.ExtractOp(x, [_loop_index(1), _column_index(args[0], 2, None)]).result
 
-    iterators = [_PARALLEL, _PARALLEL, _PARALLEL, _REDUCTION]
-    y3 = _contraction(ir.RankedTensorType.get([m, nb, b], element), [values, cols], maps, iterators, body)
-    return tensor.CollapseShapeOp(ir.RankedTensorType.get([m, nb * b], element), y3, [[0], [1, 2]]).result
+    return elementwise([cols], [ir.AffineMap.get(3, 0, [d[0], d[2]])], ir.RankedTensorType.get([nb, m, slots], element), body)
 
 
 def _blocks_gemv(x1: ir.Value, values: ir.Value, cols: ir.Value) -> ir.Value:

@@ -166,3 +166,23 @@ def test_vulkan_reads_n_of_m_places(nm, rows):
             torch.testing.assert_close(compiled(x), model(x), **TOLERANCE)
     finally:
         compiled.release()
+
+
+@pytest.mark.parametrize("rows", [1, 3, 8, 32])
+def test_vulkan_block_rows_at_any_row_count(rows):
+    """bsr16 as bell: a GEMV at one row, gathered column blocks times dense blocks (a batch matmul) at more."""
+    import pruning
+
+    torch.manual_seed(rows)
+    layer = torch.nn.Linear(256, 512).eval()
+    pruning.blocks(layer, 0.8, 16)
+    x = torch.randn(rows, 256)
+    compiled = sparsile.compile(layer, (x,), target="vulkan", sparsity={"weight": "bsr16"}, cache=False)
+    try:
+        (row,) = compiled.report
+        assert row.format == "bell" and not row.fallback
+        assert ("linalg.batch_matmul" in compiled.ir("iree-input")) == (rows > 1)
+        with torch.no_grad():
+            torch.testing.assert_close(compiled(x), layer(x), **TOLERANCE)
+    finally:
+        compiled.release()

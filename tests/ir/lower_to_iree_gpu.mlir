@@ -66,17 +66,44 @@ func.func @ell_one_row(%x: tensor<1x4xf32>) -> tensor<1x2xf32> {
 
 // -----
 
-// Blocked ELL: 2x2 blocks, one slot per block row; each gathered x column serves both rows of
-// its block row (the loop over rows r is parallel beside the slot reduction).
+// Blocked ELL at several rows: each block row's activation columns are copied out of x once
+// (a pure gather, [NB, M, S]), multiplied by the block row's dense blocks in a batch matmul over
+// block rows (values read transposed through the maps), then laid back out as [M, NB*B].
+// CHECK-DAG: #[[$A:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+// CHECK-DAG: #[[$W:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+// CHECK-DAG: #[[$Y:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
 // CHECK-LABEL: func.func @bell
-// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]{{.*}} ins(%{{.*}}, %{{.*}} : tensor<2x2x2xf32>, tensor<2x2xi16>) outs(%{{.*}} : tensor<3x2x2xf32>)
+// CHECK-DAG: %[[V:.*]] = arith.constant dense<{{.*}}> : tensor<2x2x2xf32>
+// CHECK-DAG: %[[C:.*]] = arith.constant dense<{{\[}}[2, 3], [0, 1]]> : tensor<2x2xi16>
+// CHECK: %[[XG:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]} ins(%[[C]] : tensor<2x2xi16>) outs(%{{.*}} : tensor<2x3x2xf32>)
+// CHECK-NOT: arith.mulf
 // CHECK: tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<3x4xf32>
+// CHECK-NEXT: linalg.yield
+// CHECK: %[[Y3:.*]] = linalg.batch_matmul indexing_maps = [#[[$A]], #[[$W]], #[[$Y]]] ins(%[[XG]], %[[V]] : tensor<2x3x2xf32>, tensor<2x2x2xf32>) outs(%{{.*}} : tensor<2x3x2xf32>)
+// CHECK: linalg.transpose ins(%[[Y3]] : tensor<2x3x2xf32>) outs(%{{.*}} : tensor<3x2x2xf32>) permutation = [1, 0, 2]
 // CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0], [1, 2]] : tensor<3x2x2xf32> into tensor<3x4xf32>
 func.func @bell(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
   %v = arith.constant dense<[[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]]> : tensor<2x2x2xf32>
   %c = arith.constant dense<[[2, 3], [0, 1]]> : tensor<2x2xi16>
   %y = "sparsile.matmul"(%x, %v, %c) {format = "bell", pattern = "bsr2", params = {block = 2 : i64, width = 1 : i64, col_bits = 16 : i64}, tiles = {}, out_features = 4 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0>} : (tensor<3x4xf32>, tensor<2x2x2xf32>, tensor<2x2xi16>) -> tensor<3x4xf32>
   return %y : tensor<3x4xf32>
+}
+
+// -----
+
+// Blocked ELL at one row: a GEMV over the slots of each block row (no batch matmul, which would
+// pad the single row to a whole matrix tile); each gathered x column serves the block's B rows.
+// CHECK-LABEL: func.func @bell_one_row
+// CHECK-NOT: linalg.batch_matmul
+// CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0, 1]] : tensor<1x4xf32> into tensor<4xf32>
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]{{.*}} ins(%{{.*}}, %{{.*}} : tensor<2x2x2xf32>, tensor<2x2xi32>) outs(%{{.*}} : tensor<2x2xf32>)
+// CHECK: tensor.extract %{{.*}}[%{{.*}}] : tensor<4xf32>
+// CHECK: tensor.expand_shape {{.*}} : tensor<4xf32> into tensor<1x4xf32>
+func.func @bell_one_row(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+  %v = arith.constant dense<[[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]]> : tensor<2x2x2xf32>
+  %c = arith.constant dense<[[2, 3], [0, 1]]> : tensor<2x2xi32>
+  %y = "sparsile.matmul"(%x, %v, %c) {format = "bell", pattern = "bsr2", params = {block = 2 : i64, width = 1 : i64, col_bits = 32 : i64}, tiles = {}, out_features = 4 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0>} : (tensor<1x4xf32>, tensor<2x2x2xf32>, tensor<2x2xi32>) -> tensor<1x4xf32>
+  return %y : tensor<1x4xf32>
 }
 
 // -----
