@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import sparsile
@@ -98,6 +100,27 @@ def test_gpu_artifacts_keep_the_sparse_storage(target, rows):
         assert "tensor.extract" in handoff
         ratio = len(compiled.vmfb) / len(dense.vmfb)
         assert ratio <= bound, f"{pattern} as {fmt}: artifact {ratio:.2f} of dense (bound {bound})"
+
+
+@pytest.mark.parametrize("target", GPU_TARGETS)
+def test_gpu_targets_compact_pruned_neurons(target):
+    """Half the hidden neurons of a 768-3072-768 MLP removed: compacted on GPU targets as on cpu (half the artifact)."""
+    import pruning
+    import torch
+    from models import MLP
+
+    torch.manual_seed(0)
+    model = MLP((768, 3072, 768)).eval()
+    pruning.neurons(model.layers[0], 0.5)
+    x = (torch.randn(8, 768),)
+    compiled = sparsile.compile(model, x, target=target, cache=False)
+    assert [(row.pattern, row.format, row.fallback) for row in compiled.report] == [("channels", "channels", "")]
+    handoff = compiled.ir("iree-handoff")
+    assert "tensor<768x1536xf32>" in handoff and "tensor<1536x768xf32>" in handoff
+    assert not re.search(r"tensor<(\d+x)*3072x", handoff), "a 3072-wide tensor reached IREE"
+    uncompacted = sparsile.compile(model, x, target=target, cache=False, pass_options={"detect-sparsity": {"min-sparsity": 1.0}})
+    ratio = len(compiled.vmfb) / len(uncompacted.vmfb)
+    assert ratio <= 0.55, f"compacted artifact {ratio:.2f} of the uncompacted one"
 
 
 def test_gpu_storage_is_not_guessed_without_measured_costs():

@@ -7,6 +7,7 @@ why, where there is none.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -184,5 +185,25 @@ def test_vulkan_block_rows_at_any_row_count(rows):
         assert ("linalg.batch_matmul" in compiled.ir("iree-input")) == (rows > 1)
         with torch.no_grad():
             torch.testing.assert_close(compiled(x), layer(x), **TOLERANCE)
+    finally:
+        compiled.release()
+
+
+@pytest.mark.parametrize("rows", [1, 8])
+def test_vulkan_compacts_pruned_neurons(rows):
+    """Half the hidden neurons of a 768-3072-768 MLP removed: both layers shrink to 1536 on Vulkan, as on cpu."""
+    import pruning
+    from models import MLP
+
+    torch.manual_seed(0)
+    model = MLP((768, 3072, 768)).eval()
+    pruning.neurons(model.layers[0], 0.5)
+    x = torch.randn(rows, 768)
+    compiled = sparsile.compile(model, (x,), target="vulkan", cache=False)
+    try:
+        assert [(layer.pattern, layer.format) for layer in compiled.report] == [("channels", "channels")]
+        assert not re.search(r"tensor<(\d+x)*3072x", compiled.ir("iree-handoff")), "a 3072-wide tensor reached IREE"
+        with torch.no_grad():
+            torch.testing.assert_close(compiled(x), model(x), **TOLERANCE)
     finally:
         compiled.release()
