@@ -16,10 +16,11 @@ where the bytes decide. The result is the JSON file the cost model loads
 Kernels that do not run on this target (``native-cpu``'s) take the coefficients of the
 closest measured kernel, and the file says so. The GPU kernels (``gpu`` and ``vulkan``
 families) are fitted the same way from ``benchmarks/gpu_results.json``, the timings
-``python benchmarks/gpu.py run`` wrote on a GPU machine; ``--gpu-only`` refits just
-those into an existing file; ``--only FORMAT/KERNEL,...`` refits the named kernels into
-an existing file. ``--quick`` measures one small shape with short timing (for CI: it
-checks the script, its numbers are rough).
+``python benchmarks/gpu.py run`` wrote on a GPU machine (its comparison-only cases,
+``as_scheduled`` false, are left out); ``--gpu-only`` refits just those into an existing
+file; ``--only FORMAT/KERNEL,...`` refits the named CPU kernels into an existing file.
+``--quick`` measures one small shape with short timing (for CI: it checks the script,
+its numbers are rough).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ QUANTIZED = ("int8", "int4-g128")
 ASSUMED = {("csr", "native"): ("csr", "blocked"), ("bsr", "native"): ("csr", "blocked")}
 #: GPU timings (benchmarks/gpu.py run), and the kernel each of its formats ran.
 GPU_RESULTS = ROOT / "benchmarks" / "gpu_results.json"
-GPU_KERNELS = {"dense": "gpu_matmul", "ell": "gather", "bell": "gather"}
+GPU_KERNELS = {"dense": "gpu_matmul", "ell": "gather", "nmell": "gather", "bell": "gather"}
 GPU_ASSUMED = {("channels", "gpu_matmul"): ("dense", "gpu_matmul")}
 
 
@@ -103,7 +104,7 @@ def gpu_coefficients(path: Path) -> tuple[dict[str, dict[str, dict]], dict]:
     table = {}
     for fmt, kernel in GPU_KERNELS.items():
         samples = [{"seconds": c["seconds"] - overhead, "total_seconds": c["seconds"], "stored": c["stored"],
-                    "computed_rows": c["rows"], "blocks": 1} for c in data["cases"] if c["format"] == fmt]
+                    "computed_rows": c["rows"], "blocks": 1} for c in data["cases"] if c["format"] == fmt and c.get("as_scheduled", True)]
         if not samples:
             raise SystemExit(f"{path} holds no timings of format '{fmt}'")
         table.setdefault(fmt, {})[kernel] = {**fit(samples, ("fixed", "per_value", "per_row")), "measured_on": data["machine"]}

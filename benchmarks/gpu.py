@@ -3,8 +3,10 @@
     python benchmarks/gpu.py prepare DIR [--quick]   # here: compile (needs the compiler)
     python benchmarks/gpu.py run DIR OUT             # on the GPU machine: numpy and iree-base-runtime only
 
-``prepare`` builds one ``sparsile.matmul`` per (layer shape, pattern, rows) with its
-storage as function arguments, lowers it with the format's own ``gpu`` lowering and
+``prepare`` builds one ``sparsile.matmul`` per (layer shape, variant, rows) with its
+storage as function arguments (a variant is a pruning pattern and the storage it is
+held in: :data:`VARIANTS`; ``nmell`` for 2:4, ``bell``'s GEMV at one row and its
+gathered-blocks batch matmul at more), lowers it with the format's own lowering and
 compiles it with the ``cuda`` target's flags (weights as arguments: an 11008x4096
 fp32 weight is 180 MB, too big to carry as a constant). It also compiles a small
 pruned MLP in every format with ``sparsile.compile(target="cuda")`` and saves its
@@ -33,10 +35,23 @@ ROOT = Path(__file__).resolve().parent.parent
 #: (out, in) of the layers: Llama-7B's attention projections and its MLP up/gate projection.
 SHAPES = ((4096, 4096), (11008, 4096))
 ROWS = (1, 4, 16, 64, 256)
-PATTERNS = ("dense", "u50", "u70", "u90", "2:4", "b16_90")
-QUICK = (((512, 256),), (1, 3), ("dense", "u90", "2:4", "b16_90"))
-#: The format each pattern is stored in on ``gpu`` (what ``schedule`` holds for it).
-FORMAT = {"dense": "dense", "u50": "ell", "u70": "ell", "u90": "ell", "2:4": "ell", "b16_90": "bell"}
+#: Variant -> (pruning pattern, storage format, stored as ``schedule`` stores it). The variants not stored as
+#: schedule stores them answer a question and are left out of calibrate.py's fit: 2:4 as ELL rows (16-bit
+#: columns) against nmell's 8-bit places, and 16x16 blocks with 32-bit columns, which keeps the column gather
+#: out of the batch matmul's dispatch on CUDA (IREE then tiles it as a SIMT matmul, not as a reduction).
+VARIANTS = {
+    "dense": ("dense", "dense", True),
+    "u50": ("u50", "ell", True),
+    "u70": ("u70", "ell", True),
+    "u90": ("u90", "ell", True),
+    "2:4": ("2:4", "nmell", True),
+    "2:4_ell": ("2:4", "ell", False),
+    "b16_90": ("b16_90", "bell", True),
+    "b16_90_c32": ("b16_90", "bell", False),
+}
+QUICK = (((512, 256),), (1, 3), ("dense", "u90", "2:4", "2:4_ell", "b16_90", "b16_90_c32"))
+#: The pattern a kernel op of each pruning pattern carries.
+KERNEL_PATTERN = {"dense": "dense", "u50": "csr", "u70": "csr", "u90": "csr", "2:4": "2:4", "b16_90": "bsr16"}
 
 
 def _storage_module():
@@ -82,28 +97,33 @@ def make_weight(shape: tuple[int, int], pattern: str, seed: int) -> np.ndarray:
     raise ValueError(f"unknown pattern {pattern}")
 
 
-def pack(weight: np.ndarray, pattern: str, es, rows: int, target: str) -> tuple[dict[str, np.ndarray], dict]:
-    """The storage ``schedule`` writes for ``pattern`` at ``rows`` on ``target`` (same rules, numpy only)."""
-    fmt = FORMAT[pattern]
+def pack(weight: np.ndarray, variant: str, es, rows: int, target: str) -> tuple[dict[str, np.ndarray], dict]:
+    """The storage of ``variant`` at ``rows`` on ``target`` (``schedule``'s rules, numpy only)."""
+    pattern, fmt, _ = VARIANTS[variant]
     if fmt == "dense":
         return {"values": weight}, {}
     if fmt == "ell":
         params = {"width": es.row_width(weight), "col_bits": es.gather_column_bits(weight.shape[1], rows, target)}
         return es.pack_rows(weight, params["width"], params["col_bits"]), params
-    params = {"block": 16, "width": es.block_width(weight, 16), "col_bits": es.gather_column_bits(weight.shape[1], rows, target)}
+    if fmt == "nmell":
+        n, m = (int(v) for v in KERNEL_PATTERN[pattern].split(":"))
+        return es.pack_groups(weight, n, m), {"n": n, "m": m}
+    bits = 32 if variant == "b16_90_c32" else es.block_column_bits(weight.shape[1], target)
+    params = {"block": 16, "width": es.block_width(weight, 16), "col_bits": bits}
     return es.pack_blocks(weight, 16, params["width"], params["col_bits"]), params
 
 
 # --- prepare (needs the compiler) -----------------------------------------------------------
 
 
-def _kernel_module(fmt: str, params: dict, storage: dict[str, np.ndarray], shape: tuple[int, int], rows: int, pattern: str) -> bytes:
+def _kernel_module(fmt: str, params: dict, storage: dict[str, np.ndarray], shape: tuple[int, int], rows: int, pattern: str,
+                   family: str) -> bytes:
     from sparsile.mlir import func, ir, new_context, to_bytecode
     from sparsile.passes.kernel_lowering import lower_kernels
     from sparsile.passes.kernel_ops import create
 
-    dtypes = {np.dtype(np.float32): ir.F32Type.get, np.dtype(np.int16): lambda: ir.IntegerType.get_signless(16),
-              np.dtype(np.int32): lambda: ir.IntegerType.get_signless(32)}
+    dtypes = {np.dtype(np.float32): ir.F32Type.get, np.dtype(np.int8): lambda: ir.IntegerType.get_signless(8),
+              np.dtype(np.int16): lambda: ir.IntegerType.get_signless(16), np.dtype(np.int32): lambda: ir.IntegerType.get_signless(32)}
     with new_context(), ir.Location.unknown():
         module = ir.Module.create()
         f32 = ir.F32Type.get()
@@ -114,10 +134,10 @@ def _kernel_module(fmt: str, params: dict, storage: dict[str, np.ndarray], shape
             @func.FuncOp.from_py_func(x_type, *types, name="main")
             def main(x, *arrays):
                 op = create(fmt, dict(zip(storage, arrays)), input=x, result_type=ir.RankedTensorType.get([rows, shape[0]], f32),
-                            shape=shape, pattern="dense" if fmt == "dense" else "csr", layer="bench", params=params)
+                            shape=shape, pattern=KERNEL_PATTERN[pattern], layer="bench", params=params)
                 return op.results[0]
 
-        if not lower_kernels(module.operation, "gpu"):
+        if not lower_kernels(module.operation, family):
             raise RuntimeError(f"{fmt} {shape} rows {rows} did not lower")
         return to_bytecode(module)
 
@@ -153,29 +173,27 @@ def _artifacts(out: Path, target: str) -> list[dict]:
 
 
 def prepare(out: Path, quick: bool, target: str) -> None:
-    shapes, rows_list, patterns = QUICK if quick else (SHAPES, ROWS, PATTERNS)
+    shapes, rows_list, variants = QUICK if quick else (SHAPES, ROWS, tuple(VARIANTS))
     from sparsile.targets import resolve_target
 
     out.mkdir(parents=True, exist_ok=True)
     es = _storage_module()
+    family = resolve_target(target).family
     cases = []
     for si, shape in enumerate(shapes):
-        for pi, pattern in enumerate(patterns):
-            seed = 1000 * si + pi
+        for variant in variants:
+            pattern, fmt, scheduled = VARIANTS[variant]
+            seed = 1000 * si + list(KERNEL_PATTERN).index(pattern)  # one weight per pattern, whatever its storage
             weight = make_weight(shape, pattern, seed)
-            packed: dict[str, tuple] = {}
             for rows in rows_list:
-                family = resolve_target(target).family
-                bits = es.gather_column_bits(shape[1], rows, family)
-                if bits not in packed:
-                    packed[bits] = pack(weight, pattern, es, rows, family)
-                storage, params = packed[bits]
-                name = f"{shape[0]}x{shape[1]}_{pattern.replace(':', '_')}_m{rows}"
+                storage, params = pack(weight, variant, es, rows, family)
+                name = f"{shape[0]}x{shape[1]}_{variant.replace(':', '_')}_m{rows}"
                 start = time.perf_counter()
-                (out / f"{name}.vmfb").write_bytes(_compile(_kernel_module(FORMAT[pattern], params, storage, shape, rows, pattern), target))
+                module = _kernel_module(fmt, params, storage, shape, rows, pattern, family)
+                (out / f"{name}.vmfb").write_bytes(_compile(module, target))
                 print(f"{name}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-                cases.append({"name": name, "shape": shape, "pattern": pattern, "format": FORMAT[pattern], "rows": rows, "seed": seed,
-                              "params": params, "stored": int(storage["values"].size),
+                cases.append({"name": name, "shape": shape, "variant": variant, "pattern": pattern, "format": fmt, "as_scheduled": scheduled,
+                              "rows": rows, "seed": seed, "params": params, "stored": int(storage["values"].size),
                               "storage_bytes": int(sum(a.nbytes for a in storage.values()))})
     (out / "overhead.vmfb").write_bytes(_compile(_OVERHEAD.encode(), target))
     artifacts = _artifacts(out, target)
@@ -234,10 +252,10 @@ def run(directory: Path, out: Path) -> None:
     results: list[dict] = []
     weights: dict[tuple, tuple] = {}
     for case in meta["cases"]:
-        key = (tuple(case["shape"]), case["pattern"], case["seed"], case["params"].get("col_bits"))
+        key = (tuple(case["shape"]), case["variant"], case["seed"], json.dumps(case["params"], sort_keys=True))
         if key not in weights:
             weight = make_weight(key[0], case["pattern"], case["seed"])
-            storage, params = pack(weight, case["pattern"], es, case["rows"], meta["family"])
+            storage, params = pack(weight, case["variant"], es, case["rows"], meta["family"])
             if params != case["params"]:
                 raise SystemExit(f"{case['name']}: packed here with {params}, compiled with {case['params']}")
             paths = [_save(scratch / f"{case['name']}_{n}.npy", a) for n, a in storage.items()]
@@ -294,14 +312,15 @@ def _save(path: Path, array: np.ndarray) -> Path:
 
 def table(results: list[dict], overhead: float) -> str:
     """Sparse / dense time per (shape, rows), with dense's time and the storage's bytes over dense's."""
-    dense = {(tuple(r["shape"]), r["rows"]): r for r in results if r["pattern"] == "dense"}
-    patterns = [p for p in PATTERNS if any(r["pattern"] == p for r in results) and p != "dense"]
+    dense = {(tuple(r["shape"]), r["rows"]): r for r in results if r["variant"] == "dense"}
+    variants = [v for v in VARIANTS if any(r["variant"] == v for r in results) and v != "dense"]
     lines = [f"call with no work: {overhead * 1e6:.1f} us", "",
-             "| layer | M | dense us | " + " | ".join(patterns) + " |", "|---|---|---|" + "---|" * len(patterns)]
+             "| layer | M | dense us | " + " | ".join(f"{v} ({VARIANTS[v][1]})" for v in variants) + " |",
+             "|---|---|---|" + "---|" * len(variants)]
     for (shape, rows), d in sorted(dense.items()):
         cells = []
-        for p in patterns:
-            r = next((r for r in results if tuple(r["shape"]) == shape and r["rows"] == rows and r["pattern"] == p), None)
+        for v in variants:
+            r = next((r for r in results if tuple(r["shape"]) == shape and r["rows"] == rows and r["variant"] == v), None)
             cells.append("" if r is None else f"{r['seconds'] / d['seconds']:.2f} ({r['storage_bytes'] / d['storage_bytes']:.2f} B)")
         lines.append(f"| {shape[0]}x{shape[1]} | {rows} | {d['seconds'] * 1e6:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

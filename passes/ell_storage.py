@@ -1,8 +1,9 @@
-"""ELLPACK storage in numpy alone: a fixed number of slots per row (or per block row).
+"""ELLPACK storage in numpy alone: a fixed number of slots per row (or per block row, or per group of M).
 
-Used by the ``ell`` and ``bell`` formats and by the GPU benchmark, which packs its
+Used by the ``ell``, ``nmell`` and ``bell`` formats and by the GPU benchmark, which packs its
 weights on a machine without the compiler (so this module imports numpy only).
-Empty slots hold the value 0 and column 0: they add ``0 * x[m, 0]``.
+Empty slots hold the value 0 (ELL rows: at column 0; N:M groups: at a place the group does
+not use), so they add ``0 * x[m, column]``.
 """
 
 from __future__ import annotations
@@ -26,12 +27,26 @@ def column_bits(width: int) -> int:
 
 
 def gather_column_bits(width: int, rows: int, target: str) -> int:
-    """The bits of a gathered column index: 16 where the columns fit, but 32 for one row on Vulkan.
+    """The bits of ``ell``'s gathered columns: 16 where the columns fit, but 32 for one row on Vulkan.
 
-    IREE 3.13's SPIR-V code for the one-row gather reads 16-bit columns wrongly (all-zero
-    results on lavapipe; right at 2+ rows, with 32-bit columns, and on llvm-cpu).
+    IREE 3.13's generic Vulkan target has no 16-bit storage, so 16-bit buffers are
+    emulated with 32-bit words; its one-row gather is vectorised (``BaseVectorize``)
+    and the ``vector<4xi16>`` column loads come out as ``vector<4xi32>`` loads at a
+    32-bit stride, which read the wrong columns (right at 2+ rows, where the loop
+    stays scalar, and with 32-bit columns).
     """
     return 32 if target == "vulkan" and rows == 1 else column_bits(width)
+
+
+def block_column_bits(width: int, target: str) -> int:
+    """The bits of ``bell``'s shared columns: 16 where they fit, 32 on Vulkan at any row count.
+
+    On Vulkan the one-row GEMV misreads 16-bit columns as ``ell``'s does, and the
+    block matmul's vectorised gather needs a ``vector<2xi32>`` to ``vector<4xi16>``
+    bitcast that IREE 3.13's SPIR-V conversion cannot legalise. A column serves the B
+    values of its block column, so 32 bits cost 2/B bytes more per value.
+    """
+    return 32 if target == "vulkan" else column_bits(width)
 
 
 def row_width(weight: np.ndarray) -> int:
@@ -93,4 +108,33 @@ def unpack_blocks(values: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) 
     dense = np.zeros((nb, b, shape[1]), dtype=values.dtype)
     columns = np.broadcast_to(read_columns(cols)[:, None, :], values.shape)
     np.add.at(dense, (np.arange(nb)[:, None, None], np.arange(b)[None, :, None], columns), values)
+    return dense.reshape(shape)
+
+
+def group_slots(in_features: int, n: int, m: int) -> int:
+    """The slots per row of N:M storage: ``n`` for every group of ``m`` columns."""
+    return in_features // m * n
+
+
+def pack_groups(weight: np.ndarray, n: int, m: int) -> dict[str, np.ndarray]:
+    """``values [N, K/m*n]`` and ``positions [N, K/m*n]`` (int8): each group's ``n`` kept values and their places in it.
+
+    Slot ``s`` of a row holds column ``(s // n) * m + positions[s]``. A group with fewer
+    than ``n`` nonzeros fills its slots with zeros at places it does not use; a group's
+    positions rise.
+    """
+    rows, cols = weight.shape
+    groups = weight.reshape(rows, cols // m, m)
+    # A stable sort on "is zero" lists a group's nonzero places first, then its zero ones.
+    places = np.sort(np.argsort(groups == 0, axis=2, kind="stable")[:, :, :n], axis=2)
+    values = np.take_along_axis(groups, places, axis=2)
+    return {"values": np.ascontiguousarray(values.reshape(rows, -1)), "positions": places.reshape(rows, -1).astype(np.int8)}
+
+
+def unpack_groups(values: np.ndarray, positions: np.ndarray, n: int, m: int, shape: tuple[int, int]) -> np.ndarray:
+    """The dense ``[N, K]`` weight of N:M slots."""
+    rows, cols = shape
+    dense = np.zeros((rows, cols // m, m), dtype=values.dtype)
+    places = positions.astype(np.int64).reshape(rows, cols // m, n)
+    np.put_along_axis(dense, places, values.reshape(rows, cols // m, n), axis=2)
     return dense.reshape(shape)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import sparsile
@@ -29,7 +31,7 @@ def test_sparse_mlp_in_every_format_compiles_for_gpus(target):
     report = list(compiled.report)
     # The report says what runs there: the GPU storage formats, no fallback.
     assert [(l.pattern, l.format, l.fallback) for l in report][:4] == [
-        ("csr", "ell", ""), ("2:4", "ell", ""), ("bsr16", "bell", ""), ("channels", "channels", "")]
+        ("csr", "ell", ""), ("2:4", "nmell", ""), ("bsr16", "bell", ""), ("channels", "channels", "")]
     assert len(compiled.vmfb) > 1000
 
 
@@ -78,15 +80,16 @@ def _gpu_layer(pattern: str):
 
 
 #: The artifact-size bounds (of the dense artifact) the GPU storage formats must meet.
-SIZE_BOUNDS = {"u90": ("csr", "ell", 0.35), "2:4": ("2:4", "ell", 0.8), "b16_90": ("bsr16", "bell", 0.25)}
+SIZE_BOUNDS = {"u90": ("csr", "ell", 0.35), "2:4": ("2:4", "nmell", 0.8), "b16_90": ("bsr16", "bell", 0.25)}
 
 
-@pytest.mark.parametrize("target", ["cuda", "rocm"])
-def test_gpu_artifacts_keep_the_sparse_storage(target):
+@pytest.mark.parametrize("rows", [1, 8])
+@pytest.mark.parametrize("target", GPU_TARGETS)
+def test_gpu_artifacts_keep_the_sparse_storage(target, rows):
     """The IR handed to IREE holds the packed storage, not the dense weight, and the artifact shrinks."""
     import torch
 
-    x = (torch.randn(1, 1024),)
+    x = (torch.randn(rows, 1024),)
     dense = sparsile.compile(_gpu_layer("dense"), x, target=target, cache=False)
     for pattern, (requested, fmt, bound) in SIZE_BOUNDS.items():
         compiled = sparsile.compile(_gpu_layer(pattern), x, target=target, cache=False, sparsity={"weight": requested})
@@ -99,6 +102,27 @@ def test_gpu_artifacts_keep_the_sparse_storage(target):
         assert ratio <= bound, f"{pattern} as {fmt}: artifact {ratio:.2f} of dense (bound {bound})"
 
 
+@pytest.mark.parametrize("target", GPU_TARGETS)
+def test_gpu_targets_compact_pruned_neurons(target):
+    """Half the hidden neurons of a 768-3072-768 MLP removed: compacted on GPU targets as on cpu (half the artifact)."""
+    import pruning
+    import torch
+    from models import MLP
+
+    torch.manual_seed(0)
+    model = MLP((768, 3072, 768)).eval()
+    pruning.neurons(model.layers[0], 0.5)
+    x = (torch.randn(8, 768),)
+    compiled = sparsile.compile(model, x, target=target, cache=False)
+    assert [(row.pattern, row.format, row.fallback) for row in compiled.report] == [("channels", "channels", "")]
+    handoff = compiled.ir("iree-handoff")
+    assert "tensor<768x1536xf32>" in handoff and "tensor<1536x768xf32>" in handoff
+    assert not re.search(r"tensor<(\d+x)*3072x", handoff), "a 3072-wide tensor reached IREE"
+    uncompacted = sparsile.compile(model, x, target=target, cache=False, pass_options={"detect-sparsity": {"min-sparsity": 1.0}})
+    ratio = len(compiled.vmfb) / len(uncompacted.vmfb)
+    assert ratio <= 0.55, f"compacted artifact {ratio:.2f} of the uncompacted one"
+
+
 def test_gpu_storage_is_not_guessed_without_measured_costs():
     """Until the GPU kernels are timed, a detected pattern stays dense on GPU targets, saying why."""
     import torch
@@ -109,3 +133,21 @@ def test_gpu_storage_is_not_guessed_without_measured_costs():
     assert row.fallback == ("no measured cost of ell or dense on target gpu (benchmarks/gpu.py times them on a GPU); "
                             "request the pattern with sparsity= to store it as ell")
     assert row.speedup == "none" and row.predicted_us == 0.0
+
+
+@pytest.mark.parametrize("target", GPU_TARGETS)
+def test_n_of_m_weights_are_stored_as_values_and_8bit_places_on_gpus(target):
+    """Without measured GPU costs schedule keeps the candidate storing the fewest bytes: nmell for every N:M
+    weight at any row count (2:4 in fp32: 4 + 1 bytes per kept value, 0.625 of dense; ell's columns cost more)."""
+    import pruning
+    import torch
+
+    for nm, ratio in (("2:4", 0.625), ("4:8", 0.625), ("1:4", 0.3125)):
+        n, m = (int(v) for v in nm.split(":"))
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(512, 256, bias=False).eval()
+        pruning.n_of_m(layer, n, m)
+        for rows in (1, 8):
+            (row,) = sparsile.analyze(layer, (torch.randn(rows, 512),), target=target, sparsity={"weight": nm})
+            assert (row.format, row.fallback) == ("nmell", ""), (nm, rows, row)
+            assert row.sparse_bytes / row.dense_bytes == ratio, (nm, rows, row)

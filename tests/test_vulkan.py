@@ -7,6 +7,7 @@ why, where there is none.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +101,7 @@ def test_vulkan_matches_eager_through_sparsile(vulkan_models, name):
 def test_vulkan_runs_the_gpu_storage_of_every_pattern(vulkan_models, name):
     compiled, *_ = vulkan_models[name]
     rows = [layer for layer in compiled.report if layer.pattern != "dense"]
-    assert [(layer.pattern, layer.format) for layer in rows] == [("csr", "ell"), ("2:4", "ell"), ("bsr16", "bell"), ("channels", "channels")]
+    assert [(layer.pattern, layer.format) for layer in rows] == [("csr", "ell"), ("2:4", "nmell"), ("bsr16", "bell"), ("channels", "channels")]
     assert not any(layer.fallback for layer in rows)
 
 
@@ -133,12 +134,75 @@ def test_vulkan_takes_unaligned_arguments(vulkan_models):
 
 
 def test_vulkan_one_row_in_every_format():
-    """One row is a GEMV on GPUs (32-bit columns on Vulkan: its 16-bit one-row code reads them wrongly)."""
+    """One row is a GEMV on GPUs (ell's columns 32-bit on Vulkan: its 16-bit one-row code reads them wrongly;
+    nmell's 8-bit places are read right)."""
     model, _ = _mlp_in_every_format()
     x = torch.randn(1, 64)
     compiled = sparsile.compile(model, (x,), target="vulkan", sparsity=REQUESTED["mlp"], cache=False)
     try:
-        assert [layer.format for layer in compiled.report][:4] == ["ell", "ell", "bell", "channels"]
+        assert [layer.format for layer in compiled.report][:4] == ["ell", "nmell", "bell", "channels"]
+        with torch.no_grad():
+            torch.testing.assert_close(compiled(x), model(x), **TOLERANCE)
+    finally:
+        compiled.release()
+
+
+@pytest.mark.parametrize("rows", [1, 3, 8])
+@pytest.mark.parametrize("nm", ["2:4", "1:4", "2:8", "4:8"])
+def test_vulkan_reads_n_of_m_places(nm, rows):
+    """Every N:M pattern as nmell (values + 8-bit places), at one row (GEMV) and several, with bias and ReLU."""
+    import pruning
+    from models import MLP
+
+    n, m = (int(v) for v in nm.split(":"))
+    torch.manual_seed(n * 10 + m)
+    model = MLP((256, 384, 64)).eval()
+    pruning.n_of_m(model.layers[0], n, m)
+    x = torch.randn(rows, 256)
+    compiled = sparsile.compile(model, (x,), target="vulkan", sparsity={"layers.0": nm}, cache=False)
+    try:
+        (layer,) = [layer for layer in compiled.report if layer.pattern == nm]
+        assert layer.format == "nmell" and not layer.fallback
+        with torch.no_grad():
+            torch.testing.assert_close(compiled(x), model(x), **TOLERANCE)
+    finally:
+        compiled.release()
+
+
+@pytest.mark.parametrize("rows", [1, 3, 8, 32])
+def test_vulkan_block_rows_at_any_row_count(rows):
+    """bsr16 as bell: a GEMV at one row, gathered column blocks times dense blocks (a batch matmul) at more."""
+    import pruning
+
+    torch.manual_seed(rows)
+    layer = torch.nn.Linear(256, 512).eval()
+    pruning.blocks(layer, 0.8, 16)
+    x = torch.randn(rows, 256)
+    compiled = sparsile.compile(layer, (x,), target="vulkan", sparsity={"weight": "bsr16"}, cache=False)
+    try:
+        (row,) = compiled.report
+        assert row.format == "bell" and not row.fallback
+        assert ("linalg.batch_matmul" in compiled.ir("iree-input")) == (rows > 1)
+        with torch.no_grad():
+            torch.testing.assert_close(compiled(x), layer(x), **TOLERANCE)
+    finally:
+        compiled.release()
+
+
+@pytest.mark.parametrize("rows", [1, 8])
+def test_vulkan_compacts_pruned_neurons(rows):
+    """Half the hidden neurons of a 768-3072-768 MLP removed: both layers shrink to 1536 on Vulkan, as on cpu."""
+    import pruning
+    from models import MLP
+
+    torch.manual_seed(0)
+    model = MLP((768, 3072, 768)).eval()
+    pruning.neurons(model.layers[0], 0.5)
+    x = torch.randn(rows, 768)
+    compiled = sparsile.compile(model, (x,), target="vulkan", cache=False)
+    try:
+        assert [(layer.pattern, layer.format) for layer in compiled.report] == [("channels", "channels")]
+        assert not re.search(r"tensor<(\d+x)*3072x", compiled.ir("iree-handoff")), "a 3072-wide tensor reached IREE"
         with torch.no_grad():
             torch.testing.assert_close(compiled(x), model(x), **TOLERANCE)
     finally:

@@ -1,12 +1,15 @@
-"""``bell``: block weights as blocked ELLPACK, a gathering block contraction on GPU and Vulkan.
+"""``bell``: block weights as blocked ELLPACK, gathered column blocks times dense blocks on GPU and Vulkan.
 
 The storage of ``bsr<B>`` weights on ``gpu`` and ``vulkan``: every block row of B
 output rows holds ``width`` blocks (the most nonzero blocks any block row has),
 stored as ``values [N/B, B, width*B]`` (row ``r`` of the block row, then its slots) and
 ``cols [N/B, width*B]`` (the column of each slot, shared by the block row's B rows);
 empty slots are zero blocks. The lowering
-(:func:`sparsile.passes.gather_kernels.gathered_blocks_matmul`) gathers each
-activation once per block row and reuses it across the block's B rows.
+(:func:`sparsile.passes.gather_kernels.block_rows_matmul`) copies each block row's
+activation columns out of ``x`` once and multiplies them by the block row's dense
+blocks in a ``linalg.batch_matmul`` over block rows (IREE fuses the copy into the
+matmul's dispatch where the columns are 16-bit); one input row is a GEMV over the slots.
+Columns are 32-bit on Vulkan (:func:`sparsile.passes.ell_storage.block_column_bits`).
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ import numpy as np
 
 from ...dialects.patterns import Pattern, PatternKind
 from ...mlir import ir
-from ..ell_storage import block_width, gather_column_bits, pack_blocks, unpack_blocks
+from ..ell_storage import block_column_bits, block_width, pack_blocks, unpack_blocks
 from ..epilogue_ir import epilogue
-from ..gather_kernels import gathered_blocks_matmul
+from ..gather_kernels import block_rows_matmul
 from .base import Plan
 from .ell import EllFormat
 
@@ -42,7 +45,7 @@ class BlockEllFormat(EllFormat):
         if target not in self.targets or weight.dtype != np.float32:
             return None
         b = pattern.block
-        return Plan({"block": b, "width": block_width(weight, b), "col_bits": gather_column_bits(weight.shape[1], rows, target)})
+        return Plan({"block": b, "width": block_width(weight, b), "col_bits": block_column_bits(weight.shape[1], target)})
 
     def pack(self, weight: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
         return pack_blocks(weight, int(params["block"]), int(params["width"]), int(params["col_bits"]))
@@ -64,7 +67,7 @@ class BlockEllFormat(EllFormat):
 
     def lower(self, kernel: Kernel, target: str) -> ir.Value:
         storage = kernel.storage_values
-        acc = gathered_blocks_matmul(kernel.input, storage["values"], storage["cols"])
+        acc = block_rows_matmul(kernel.input, storage["values"], storage["cols"])
         return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
 
     def describe(self, params: dict[str, Any]) -> str:

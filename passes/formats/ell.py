@@ -1,12 +1,14 @@
 """``ell``: any pattern as ELLPACK rows, a gathering contraction on the GPU and Vulkan targets.
 
-The storage of unstructured and N:M weights on ``gpu`` and ``vulkan``: every output
-row holds ``width`` slots (the most nonzeros any row has), ``values [N, width]`` and
-``cols [N, width]`` (16-bit, read unsigned, where K allows); empty slots hold 0. The
-lowering (:func:`sparsile.passes.gather_kernels.gathered_rows_matmul`) reads the
-slots in order, so a warp's threads read consecutive slots of a row (coalesced), and
-gathers the activation columns they name. A 2:4 weight is exactly ``K/2`` slots per
-row; a weight whose rows are very uneven pays for the longest row, which its cost says.
+The storage of unstructured and block weights on ``gpu`` and ``vulkan`` wherever no
+format of their own stores them in fewer bytes (N:M weights go to ``nmell``, blocks
+to ``bell``): every output row holds ``width`` slots (the most nonzeros any row has),
+``values [N, width]`` and ``cols [N, width]`` (16-bit, read unsigned, where K allows);
+empty slots hold 0. The lowering
+(:func:`sparsile.passes.gather_kernels.gathered_rows_matmul`) reads the slots in
+order, so a warp's threads read consecutive slots of a row (coalesced), and gathers
+the activation columns they name. A weight whose rows are very uneven pays for the
+longest row, which its cost says.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ func.func @epilogue(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
 
 func.func @unknown_format(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
   %w = arith.constant dense<1.0> : tensor<2x8xf32>
-  // expected-error @+1 {{'sparsile.matmul' unknown storage format 'coo'; formats: bell, bsr, channels, csr, dense, ell, nm}}
+  // expected-error @+1 {{'sparsile.matmul' unknown storage format 'coo'; formats: bell, bsr, channels, csr, dense, ell, nm, nmell}}
   %y = "sparsile.matmul"(%x, %w) {format = "coo", pattern = "csr", params = {}, tiles = {}, out_features = 2 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x2xf32>
   return %y : tensor<2x2xf32>
 }
@@ -122,4 +122,34 @@ func.func @storage_count(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
   // expected-error @+1 {{'sparsile.matmul' with format 'channels' takes 3 storage operands (values, row_slots, cols), got 2}}
   %y = "sparsile.matmul"(%x, %v, %r) {format = "channels", pattern = "channels", params = {}, tiles = {}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0>} : (tensor<1x2xf32>, tensor<2x2xf32>, tensor<2xi32>) -> tensor<1x2xf32>
   return %y : tensor<1x2xf32>
+}
+
+// -----
+
+func.func @nmell_places(%x: tensor<2x8xf32>) -> tensor<2x1xf32> {
+  %v = arith.constant dense<[[1.0, 2.0, 3.0, 4.0]]> : tensor<1x4xf32>
+  %p = arith.constant dense<[[0, 3, 2, 1]]> : tensor<1x4xi8>
+  // expected-error @+1 {{'sparsile.matmul' storage 'positions' must hold 2 rising places in 0..3 per group of 4}}
+  %y = "sparsile.matmul"(%x, %v, %p) {format = "nmell", pattern = "2:4", params = {n = 2 : i64, m = 4 : i64}, tiles = {}, out_features = 1 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<1x4xf32>, tensor<1x4xi8>) -> tensor<2x1xf32>
+  return %y : tensor<2x1xf32>
+}
+
+// -----
+
+func.func @nmell_group(%x: tensor<2x6xf32>) -> tensor<2x1xf32> {
+  %v = arith.constant dense<[[1.0, 2.0, 3.0]]> : tensor<1x3xf32>
+  %p = arith.constant dense<[[0, 1, 2]]> : tensor<1x3xi8>
+  // expected-error @+1 {{'sparsile.matmul' with format 'nmell' needs in_features (6) to be a multiple of m = 4}}
+  %y = "sparsile.matmul"(%x, %v, %p) {format = "nmell", pattern = "2:4", params = {n = 2 : i64, m = 4 : i64}, tiles = {}, out_features = 1 : i64, in_features = 6 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0>} : (tensor<2x6xf32>, tensor<1x3xf32>, tensor<1x3xi8>) -> tensor<2x1xf32>
+  return %y : tensor<2x1xf32>
+}
+
+// -----
+
+func.func @nmell_position_type(%x: tensor<2x8xf32>) -> tensor<2x1xf32> {
+  %v = arith.constant dense<[[1.0, 2.0, 3.0, 4.0]]> : tensor<1x4xf32>
+  %p = arith.constant dense<[[0, 3, 1, 2]]> : tensor<1x4xi32>
+  // expected-error @+1 {{'sparsile.matmul' storage 'positions' must hold i8, not i32}}
+  %y = "sparsile.matmul"(%x, %v, %p) {format = "nmell", pattern = "2:4", params = {n = 2 : i64, m = 4 : i64}, tiles = {}, out_features = 1 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<1x4xf32>, tensor<1x4xi32>) -> tensor<2x1xf32>
+  return %y : tensor<2x1xf32>
 }
