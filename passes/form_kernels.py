@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from ..constants import NAME_ATTR
 from ..dialects.encodings import pattern_of_encoding
 from ..mlir import ir
 from . import sparsity_attr
 from .detect_sparsity import weight_record
+from .ir_build import constant, flatten_rows, transpose, unflatten_rows
 from .kernel_ops import create
 from .pass_base import Pass
 from .weight_stats import measure
@@ -19,15 +21,22 @@ from .weights import WeightUse, defining_op, float_constant, weight_uses
 
 @dataclass(frozen=True)
 class FormKernels(Pass):
-    """Replace sparse-weight matmuls by kernel ops holding the weight as ``dense`` storage.
+    """Replace sparse-weight contractions by kernel ops holding the weight as ``dense`` storage.
 
-    Matches ``linalg.matmul(x, transpose(convert(W)))`` whose accumulator is a zero
-    fill and whose weight ``W`` carries an encoding from ``detect-sparsity``; produces
-    a ``sparsile.matmul`` whose storage is ``W`` itself (format ``dense``), whose
-    ``pattern`` is the encoding's pattern, with an empty epilogue. Packing is left to
-    ``schedule``, which chooses the storage. Sparse weights it cannot turn into a
-    kernel (convolutions, an accumulator that is not zero, an empty weight) fall back
-    to dense: the convert is removed and the reason recorded in ``sparsile.sparsity``.
+    Matches every contraction whose 2-D weight ``W`` carries an encoding from
+    ``detect-sparsity`` and whose accumulator is a zero fill, in whatever layout its
+    indexing maps give it: ``linalg.matmul(x, transpose(W))`` as the importer writes a
+    linear layer, ``[in, out]`` weights (Hugging Face ``Conv1D``), ``linalg.matmul``
+    with explicit maps, ``linalg.batch_matmul`` and ``linalg.generic`` contractions of
+    a broadcast weight. Produces a ``sparsile.matmul`` whose storage is the weight as
+    ``[out, in]`` (the constant itself, or a transposed copy of an ``[in, out]`` one),
+    format ``dense``, the encoding's ``pattern`` and an empty epilogue; its input is the
+    activation as ``[rows, in]`` (transposed and collapsed where the layout needs it)
+    and its result is reshaped and transposed back to the contraction's. Packing is
+    left to ``schedule``, which chooses the storage. Sparse weights it cannot turn into
+    a kernel (convolutions, an accumulator that is not zero, an empty weight, a
+    contraction that is not ``[rows, in] x [out, in]^T`` in any layout) fall back to
+    dense: the convert is removed and the reason recorded in ``sparsile.sparsity``.
     """
 
     name = "form-kernels"
@@ -44,8 +53,9 @@ class FormKernels(Pass):
             if reason is not None:
                 _fall_back(uses[0], reason)
                 continue
+            storage = _out_in_storage(uses[0])
             for use in uses:
-                _form(use)
+                _form(use, storage)
             # The kernels carry the record now; a constant left with it would be reported twice.
             sparsity_attr.remove(uses[0].constant)
         _records_to_consumers(weight_uses(op))
@@ -64,36 +74,58 @@ def _records_to_consumers(uses: list[WeightUse]) -> None:
             sparsity_attr.write(use.consumer, record)
             sparsity_attr.remove(use.constant)
 
-def _form(use: WeightUse) -> None:
-    assert use.convert is not None  # the caller grouped uses by their convert
+
+def _out_in_storage(use: WeightUse) -> ir.Value:
+    """The weight as ``[out, in]``: the constant itself, or a transposed copy named like it."""
+    if use.reduction_dim == 1:
+        return use.constant.results[0]
+    weight = use.matrix()
+    assert weight is not None  # _unsupported checked it
+    with ir.InsertionPoint.after(use.constant), use.constant.location:
+        copy = constant(np.ascontiguousarray(weight))
+    if NAME_ATTR in use.constant.attributes:
+        copy.owner.attributes[NAME_ATTR] = use.constant.attributes[NAME_ATTR]
+    return copy
+
+
+def _form(use: WeightUse, storage: ir.Value) -> None:
+    assert use.convert is not None and use.contraction is not None  # the caller grouped uses by their convert
     pattern = pattern_of_encoding(ir.RankedTensorType(use.convert.results[0].type).encoding)
     weight = use.matrix()
     assert weight is not None  # _unsupported checked it
     if sparsity_attr.read(use.constant) is None:  # annotated by hand, not by detect-sparsity
         sparsity_attr.write(use.constant, weight_record(use, measure(weight), pattern, str(pattern), "declared"))
     record = sparsity_attr.read(use.constant) or {}
-    matmul = use.consumer
-    with ir.InsertionPoint(matmul), matmul.location:
+    contraction = use.contraction
+    consumer = use.consumer
+    element = ir.RankedTensorType(consumer.results[0].type).element_type
+    with ir.InsertionPoint(consumer), consumer.location:
+        x = flatten_rows(_permuted(contraction.activation, contraction.activation_permutation))
         kernel = create(
             "dense",
-            {"values": use.constant.results[0]},
-            input=matmul.operands[0],
-            result_type=matmul.results[0].type,
+            {"values": storage},
+            input=x,
+            result_type=ir.RankedTensorType.get([contraction.rows, int(weight.shape[0])], element),
             shape=(int(weight.shape[0]), int(weight.shape[1])),
             pattern=pattern,
             layer=str(record.get("layer", "")),
             record=record,
         )
-    matmul.results[0].replace_all_uses_with(kernel.results[0])
-    matmul.erase()
+        y = _permuted(unflatten_rows(kernel.results[0], contraction.row_shape), contraction.result_permutation)
+    consumer.results[0].replace_all_uses_with(y)
+    consumer.erase()
+
+
+def _permuted(value: ir.Value, permutation: list[int]) -> ir.Value:
+    return value if permutation == sorted(permutation) else transpose(value, permutation)
 
 
 def _unsupported(use: WeightUse) -> str | None:
-    if use.kind == "conv":
+    if use.contraction is None:
         return "sparse convolution kernels are not implemented"
-    if use.transpose is None:
-        return "only torch-layout [out, in] weights become kernels"
-    init = defining_op(use.consumer.operands[2])
+    if use.contraction.problem is not None:
+        return use.contraction.problem
+    init = defining_op(use.contraction.init)
     if init is None or init.name != "linalg.fill" or float_constant(init.operands[0]) != 0.0:
         return "the matmul accumulates into a non-zero tensor"
     weight = use.matrix()
