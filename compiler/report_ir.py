@@ -1,7 +1,8 @@
 """Reading the sparsity report off the IR of the ``annotated`` or ``kernels`` stage.
 
 A kernel op's row measures its storage (the bytes of its storage operands, the
-values its format streams, the mask its format unpacks); a weight constant that
+values its format streams, the mask its format unpacks, and a tied weight's dense
+constant that other ops keep reading); a weight constant that
 ``detect-sparsity`` recorded but no kernel took (a dense fallback, or the
 ``annotated`` stage) is measured as the dense constant it is.
 """
@@ -53,7 +54,12 @@ def _kernel_row(kernel: Kernel, record: dict[str, Any]) -> LayerReport | None:
     weight = _uncompacted(fmt.unpack(storage, kernel.params, kernel.shape), record)
     stored = fmt.stored_values(storage, kernel.params)
     stored_bytes = float(sum(a.nbytes for a in storage.values()))
-    return _row(record, weight, fmt.name, fmt.describe(kernel.params), stored, stored_bytes)
+    description = fmt.describe(kernel.params)
+    # A tied weight (an embedding gathers from it) keeps its dense constant beside sparse storage.
+    tied = int(record.get("tied_dense_bytes", 0)) if fmt.name != "dense" else 0
+    if tied:
+        description += f"; the dense weight stays for its other readers (tied, {tied / 1024:.0f} KiB)"
+    return _row(record, weight, fmt.name, description, stored, stored_bytes + tied)
 
 
 def _uncompacted(weight: np.ndarray, record: dict[str, Any]) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..constants import NAME_ATTR
+from ..constants import NAME_ATTR, constant_array
 from ..dialects.encodings import pattern_of_encoding
 from ..mlir import ir
 from . import sparsity_attr
@@ -36,7 +36,9 @@ class FormKernels(Pass):
     left to ``schedule``, which chooses the storage. Sparse weights it cannot turn into
     a kernel (convolutions, an accumulator that is not zero, an empty weight, a
     contraction that is not ``[rows, in] x [out, in]^T`` in any layout) fall back to
-    dense: the convert is removed and the reason recorded in ``sparsile.sparsity``.
+    dense: the convert is removed and the reason recorded in ``sparsile.sparsity``. A
+    weight that other ops also read (a tied embedding) keeps its dense constant for
+    them; its record says so (``tied_dense_bytes``) and the report counts those bytes.
     """
 
     name = "form-kernels"
@@ -53,6 +55,7 @@ class FormKernels(Pass):
             if reason is not None:
                 _fall_back(uses[0], reason)
                 continue
+            _record_tied(uses[0])
             storage = _out_in_storage(uses[0])
             for use in uses:
                 _form(use, storage)
@@ -73,6 +76,19 @@ def _records_to_consumers(uses: list[WeightUse]) -> None:
         if record is not None:
             sparsity_attr.write(use.consumer, record)
             sparsity_attr.remove(use.constant)
+
+
+def _record_tied(use: WeightUse) -> None:
+    """Record the bytes of a weight that other ops keep reading dense (a tied embedding's gather).
+
+    The kernel's storage replaces the weight for the contraction only: the dense constant
+    stays in the artifact for its other readers, and the report counts it.
+    """
+    readers = [u.owner for u in use.constant.results[0].uses]
+    if any((r.operation if hasattr(r, "operation") else r) != use.convert for r in readers):
+        array = constant_array(use.constant)
+        if array is not None:
+            sparsity_attr.update(use.constant, tied_dense_bytes=int(array.nbytes))
 
 
 def _out_in_storage(use: WeightUse) -> ir.Value:

@@ -1,7 +1,8 @@
-"""A Hugging Face GPT-2 built from a config (no download): its [in, out] Conv1D weights.
+"""A Hugging Face GPT-2 built from a config (no download): [in, out] Conv1D weights and a tied LM head.
 
 GPT-2's projections are ``Conv1D`` layers that store their weight ``[in, out]`` and
-compute ``addmm(bias, x, W)``.
+compute ``addmm(bias, x, W)``; its LM head multiplies by the transposed token embedding
+``wte`` that the model also gathers from (tied weights).
 """
 
 from __future__ import annotations
@@ -82,3 +83,38 @@ def test_pruned_conv1d_layers_are_stored_sparse(pattern):
         kernels = [Kernel(op) for op in walk_ops(module.operation) if is_kernel(op)]
         assert sorted(k.layer for k in kernels) == sorted(f"{name}.weight" for name in layers)
         assert all(k.bias is not None for k in kernels)
+
+
+def _artifact_bytes(compiled, tmp_path) -> int:
+    return (compiled.save(tmp_path / "gpt2") / "model.vmfb").stat().st_size
+
+
+def test_tied_embedding_is_stored_once(tmp_path):
+    model, args = gpt2(vocab=4096)
+    head = model.gpt2.lm_head.weight
+    assert head is model.gpt2.transformer.wte.weight
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())  # each tensor once
+    tied = head.numel() * head.element_size()
+    compiled = sparsile.compile(model, args, target="cpu")
+    with torch.no_grad():
+        expected = model(*args)
+    torch.testing.assert_close(compiled(*args), expected, rtol=1e-4, atol=1e-5)
+    # Twice would be weights + tied: IREE's data tiling stores a packed copy for the LM head.
+    assert _artifact_bytes(compiled, tmp_path) < weights + tied // 4
+
+
+def test_sparse_tied_head_keeps_the_dense_embedding(tmp_path):
+    model, args = gpt2(vocab=4096)
+    pruning.magnitude(model.gpt2.lm_head, 0.9)  # the embedding reads the pruned weight too
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    compiled = sparsile.compile(model, args, target="cpu", sparsity={"gpt2.lm_head": "csr"})
+    with torch.no_grad():
+        expected = model(*args)
+    torch.testing.assert_close(compiled(*args), expected, rtol=1e-4, atol=1e-5)
+    row = compiled.report["gpt2.lm_head.weight"]
+    assert row.format == "csr"
+    assert "the dense weight stays for its other readers (tied, 1024 KiB)" in row.storage
+    # The head's sparse storage plus the dense weight the embedding gathers from.
+    assert row.sparse_bytes > row.dense_bytes
+    size = _artifact_bytes(compiled, tmp_path)
+    assert weights < size < weights + row.sparse_bytes - row.dense_bytes + 256 * 1024
