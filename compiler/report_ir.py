@@ -1,7 +1,8 @@
 """Reading the sparsity report off the IR of the ``annotated`` or ``kernels`` stage.
 
 A kernel op's row measures its storage (the bytes of its storage operands, the
-values its format streams, the mask its format unpacks); a weight constant that
+values its format streams, the mask its format unpacks, and a tied weight's dense
+constant that other ops keep reading); a weight constant that
 ``detect-sparsity`` recorded but no kernel took (a dense fallback, or the
 ``annotated`` stage) is measured as the dense constant it is.
 """
@@ -16,9 +17,10 @@ import numpy as np
 from .constants import constant_array
 from .mlir import ir
 from .passes import sparsity_attr
+from .passes.contraction import CONTRACTION_OPS
 from .passes.ir_query import walk_ops
 from .passes.kernel_ops import Kernel, is_kernel
-from .passes.weights import CONV_OPS, MATMUL_OPS, defining_op
+from .passes.weights import CONV_OPS, weight_use_of
 from .report import LayerReport, SparsityReport, speedup_class
 
 MAP_CELLS = 64
@@ -35,7 +37,7 @@ def collect(module: ir.Module) -> SparsityReport:
             row = _kernel_row(Kernel(op), record)
         elif op.name == "arith.constant":
             row = _constant_row(record, _weight_of_constant(op, record))
-        elif op.name in MATMUL_OPS or op.name in CONV_OPS:
+        elif op.name in CONTRACTION_OPS or op.name in CONV_OPS:
             row = _constant_row(record, _weight_of_consumer(op))
         else:
             continue
@@ -52,7 +54,12 @@ def _kernel_row(kernel: Kernel, record: dict[str, Any]) -> LayerReport | None:
     weight = _uncompacted(fmt.unpack(storage, kernel.params, kernel.shape), record)
     stored = fmt.stored_values(storage, kernel.params)
     stored_bytes = float(sum(a.nbytes for a in storage.values()))
-    return _row(record, weight, fmt.name, fmt.describe(kernel.params), stored, stored_bytes)
+    description = fmt.describe(kernel.params)
+    # A tied weight (an embedding gathers from it) keeps its dense constant beside sparse storage.
+    tied = int(record.get("tied_dense_bytes", 0)) if fmt.name != "dense" else 0
+    if tied:
+        description += f"; the dense weight stays for its other readers (tied, {tied / 1024:.0f} KiB)"
+    return _row(record, weight, fmt.name, description, stored, stored_bytes + tied)
 
 
 def _uncompacted(weight: np.ndarray, record: dict[str, Any]) -> np.ndarray:
@@ -79,19 +86,14 @@ def _weight_of_constant(op: ir.Operation, record: dict[str, Any]) -> np.ndarray 
 
 
 def _weight_of_consumer(op: ir.Operation) -> np.ndarray | None:
-    """The ``[out, in]`` weight a matmul or convolution reads, if it is constant.
+    """The ``[out, in]`` weight a contraction or convolution reads, if it is constant.
 
-    Canonicalization may have folded the importer's transpose into the constant.
+    The consumer's indexing maps say which axis of the constant is summed over, so it
+    does not matter whether canonicalization folded the importer's transpose into it.
     """
-    producer = defining_op(op.operands[1])
-    if producer is not None and producer.name == "linalg.transpose":
-        source = defining_op(producer.operands[0])
-        array = constant_array(source) if source is not None else None
-        return None if array is None else np.asarray(array)
-    array = constant_array(producer) if producer is not None else None
-    if array is None:
-        return None
-    return np.asarray(array).reshape(array.shape[0], -1) if op.name in CONV_OPS else np.asarray(array).T
+    use = weight_use_of(op)
+    weight = use.matrix() if use is not None else None
+    return None if weight is None else np.asarray(weight)
 
 
 def _constant_row(record: dict[str, Any], weight: np.ndarray | None) -> LayerReport | None:

@@ -16,7 +16,7 @@ from .ir_query import walk_ops
 from .kernel_ops import Kernel, is_kernel, rebuild, single_user
 from .pass_base import Pass
 from .pattern_detection import check_requested
-from .weights import defining_op
+from .weights import defining_op, trace_weight
 
 # Activations with act(0) == 0: a removed neuron stays exactly zero through them.
 _ZERO_PRESERVING = ("none", "relu", "gelu", "gelu_tanh", "silu")
@@ -28,8 +28,8 @@ class CompactStructured(Pass):
 
     Matches a ``sparsile.matmul`` of pattern ``channels`` whose removed output rows are
     exactly zero after its epilogue (zero bias there, an activation with act(0) = 0,
-    no residual) and whose result feeds only the input of another kernel op or of a
-    ``linalg.matmul`` with a constant (transposed) weight. Produces a kernel that
+    no residual) and whose result feeds only the input of another kernel op or the
+    ``[rows, in]`` input of a ``linalg.matmul`` with a constant weight (either layout). Produces a kernel that
     computes the kept rows only (``[M, kept]``, dense storage of the kept rows) and a
     consumer whose weight keeps only the matching columns; a consumer pattern that no
     longer holds after the columns are removed (N:M groups, block alignment) becomes
@@ -99,13 +99,12 @@ def _compact(op: ir.Operation) -> bool:
 
 
 def _dense_weight(matmul_op: ir.Operation) -> np.ndarray | None:
-    """The ``[out, in]`` weight of the importer's ``matmul(x, transpose(W))``, if W is constant."""
-    transposed = defining_op(matmul_op.operands[1])
-    if transposed is None or transposed.name != "linalg.transpose":
+    """The ``[out, in]`` weight of a ``matmul(x, W)`` whose first input is its ``[rows, in]`` activation, if W is constant."""
+    use = trace_weight(matmul_op, 1)
+    if use is None or use.contraction is None or not use.contraction.is_plain:
         return None
-    producer = defining_op(transposed.operands[0])
-    array = constant_array(producer) if producer is not None else None
-    return None if array is None or array.ndim != 2 else np.asarray(array)
+    weight = use.matrix()
+    return None if weight is None else np.asarray(weight)
 
 
 def _shrink_consumer(consumer: ir.Operation, compact_input: ir.Value, weight: np.ndarray, kept: np.ndarray) -> None:

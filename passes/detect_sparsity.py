@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from ..constants import INTENT_ATTR
 from ..dialects.encodings import encoded_type
 from ..dialects.patterns import Pattern, PatternKind
@@ -24,9 +22,12 @@ _CONV_KINDS = frozenset({PatternKind.CSR, PatternKind.CHANNELS})
 class DetectSparsity(Pass):
     """Attach ``#sparse_tensor.encoding``s describing each weight's pattern.
 
-    Matches every constant weight feeding the weight operand of ``linalg.matmul``
-    (through the importer's transpose) or ``linalg.conv_2d_nchw_fchw``. Measures
-    density, N:M conformity along the reduction dimension (1:4, 2:8, 2:4, 4:8),
+    Matches every 2-D constant weight of a contraction (``linalg.matmul``,
+    ``linalg.batch_matmul`` or a multiply-accumulate ``linalg.generic``, through
+    transposes, broadcasts and unit reshapes) and every ``linalg.conv_2d_nchw_fchw``
+    filter; the consumer's indexing maps say which axis of the weight is summed over,
+    so ``[out, in]`` and ``[in, out]`` weights alike are read as ``[out, reduction]``.
+    Measures density, N:M conformity along the reduction dimension (1:4, 2:8, 2:4, 4:8),
     block structure (4, 8, 16, 32), constant fan-in and empty output rows / input
     channels, and picks a pattern: ``channels``, ``bsr<B>``, ``N:M``, ``csr`` or
     ``dense`` (below ``min-sparsity``, or outside ``patterns``). A sparse weight is
@@ -159,9 +160,9 @@ def weight_record(use: WeightUse, stats: SparsityStats, pattern: Pattern, detect
 
 
 def _batch_rows(use: WeightUse) -> int:
-    """How many input rows meet the weight per call (M of a matmul, N*H*W of a conv output)."""
+    """How many input rows meet the weight per call (the rows of a contraction, N*H*W of a conv output)."""
+    if use.contraction is not None:
+        return use.contraction.rows
     result = ir.RankedTensorType(use.consumer.results[0].type).shape
-    if use.kind == "conv":
-        return int(result[0] * result[2] * result[3])
-    return int(np.prod(result[:-1]))
+    return int(result[0] * result[2] * result[3])
 

@@ -7,11 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from ..constants import NAME_ATTR, constant_array
 from ..dialects.encodings import pattern_of_encoding
 from ..dialects.patterns import DENSE, Pattern
 from ..mlir import ir
 from . import sparsity_attr
 from .detect_sparsity import weight_record
+from .ir_build import constant, flatten_rows, transpose, unflatten_rows
 from .kernel_ops import create
 from .pass_base import Pass
 from .weight_stats import measure
@@ -20,15 +22,24 @@ from .weights import WeightUse, defining_op, float_constant, weight_uses
 
 @dataclass(frozen=True)
 class FormKernels(Pass):
-    """Replace sparse-weight matmuls by kernel ops holding the weight as ``dense`` storage.
+    """Replace sparse-weight contractions by kernel ops holding the weight as ``dense`` storage.
 
-    Matches ``linalg.matmul(x, transpose(convert(W)))`` whose accumulator is a zero
-    fill and whose weight ``W`` carries an encoding from ``detect-sparsity``; produces
-    a ``sparsile.matmul`` whose storage is ``W`` itself (format ``dense``), whose
-    ``pattern`` is the encoding's pattern, with an empty epilogue. Packing is left to
-    ``schedule``, which chooses the storage. Sparse weights it cannot turn into a
-    kernel (convolutions, an accumulator that is not zero, an empty weight) fall back
-    to dense: the convert is removed and the reason recorded in ``sparsile.sparsity``.
+    Matches every contraction whose 2-D weight ``W`` carries an encoding from
+    ``detect-sparsity`` and whose accumulator is a zero fill, in whatever layout its
+    indexing maps give it: ``linalg.matmul(x, transpose(W))`` as the importer writes a
+    linear layer, ``[in, out]`` weights (Hugging Face ``Conv1D``), ``linalg.matmul``
+    with explicit maps, ``linalg.batch_matmul`` and ``linalg.generic`` contractions of
+    a broadcast weight. Produces a ``sparsile.matmul`` whose storage is the weight as
+    ``[out, in]`` (the constant itself, or a transposed copy of an ``[in, out]`` one),
+    format ``dense``, the encoding's ``pattern`` and an empty epilogue; its input is the
+    activation as ``[rows, in]`` (transposed and collapsed where the layout needs it)
+    and its result is reshaped and transposed back to the contraction's. Packing is
+    left to ``schedule``, which chooses the storage. Sparse weights it cannot turn into
+    a kernel (convolutions, an accumulator that is not zero, an empty weight, a
+    contraction that is not ``[rows, in] x [out, in]^T`` in any layout) fall back to
+    dense: the convert is removed and the reason recorded in ``sparsile.sparsity``. A
+    weight that other ops also read (a tied embedding) keeps its dense constant for
+    them; its record says so (``tied_dense_bytes``) and the report counts those bytes.
     With ``all-weights`` (set when the compile quantizes) dense weights become kernels
     too, of pattern ``dense``, so that ``schedule`` stores every weight; one that cannot
     stays as it was, with the reason recorded.
@@ -51,8 +62,10 @@ class FormKernels(Pass):
             if reason is not None:
                 sparsity_attr.update(uses[0].constant, fallback=f"not stored by a kernel: {reason}")
                 continue
+            _record_tied(uses[0])
+            storage = _out_in_storage(uses[0])
             for use in uses:
-                _form(use, DENSE)
+                _form(use, storage, DENSE)
             sparsity_attr.remove(uses[0].constant)
         for uses in by_convert.values():
             # A weight shared by several consumers becomes kernels only if all of them can.
@@ -60,8 +73,10 @@ class FormKernels(Pass):
             if reason is not None:
                 _fall_back(uses[0], reason)
                 continue
+            _record_tied(uses[0])
+            storage = _out_in_storage(uses[0])
             for use in uses:
-                _form(use)
+                _form(use, storage)
             # The kernels carry the record now; a constant left with it would be reported twice.
             sparsity_attr.remove(uses[0].constant)
         _records_to_consumers(weight_uses(op))
@@ -80,8 +95,36 @@ def _records_to_consumers(uses: list[WeightUse]) -> None:
             sparsity_attr.write(use.consumer, record)
             sparsity_attr.remove(use.constant)
 
-def _form(use: WeightUse, pattern: Pattern | None = None) -> None:
-    """A kernel for ``use``; ``pattern`` is the convert's encoding's unless given (dense weights have no convert)."""
+
+def _record_tied(use: WeightUse) -> None:
+    """Record the bytes of a weight that other ops keep reading dense (a tied embedding's gather).
+
+    The kernel's storage replaces the weight for the contraction only: the dense constant
+    stays in the artifact for its other readers, and the report counts it.
+    """
+    readers = [u.owner for u in use.constant.results[0].uses]
+    if any((r.operation if hasattr(r, "operation") else r) != use.convert for r in readers):
+        array = constant_array(use.constant)
+        if array is not None:
+            sparsity_attr.update(use.constant, tied_dense_bytes=int(array.nbytes))
+
+
+def _out_in_storage(use: WeightUse) -> ir.Value:
+    """The weight as ``[out, in]``: the constant itself, or a transposed copy named like it."""
+    if use.reduction_dim == 1:
+        return use.constant.results[0]
+    weight = use.matrix()
+    assert weight is not None  # _unsupported checked it
+    with ir.InsertionPoint.after(use.constant), use.constant.location:
+        copy = constant(np.ascontiguousarray(weight))
+    if NAME_ATTR in use.constant.attributes:
+        copy.owner.attributes[NAME_ATTR] = use.constant.attributes[NAME_ATTR]
+    return copy
+
+
+def _form(use: WeightUse, storage: ir.Value, pattern: Pattern | None = None) -> None:
+    """A kernel for ``use``; ``pattern`` is its convert's encoding's unless given (dense weights have no convert)."""
+    assert use.contraction is not None  # _unsupported checked it
     if pattern is None:
         assert use.convert is not None  # the caller grouped sparse uses by their convert
         pattern = pattern_of_encoding(ir.RankedTensorType(use.convert.results[0].type).encoding)
@@ -90,31 +133,39 @@ def _form(use: WeightUse, pattern: Pattern | None = None) -> None:
     if sparsity_attr.read(use.constant) is None:  # annotated by hand, not by detect-sparsity
         sparsity_attr.write(use.constant, weight_record(use, measure(weight), pattern, str(pattern), "declared"))
     record = sparsity_attr.read(use.constant) or {}
-    matmul = use.consumer
-    with ir.InsertionPoint(matmul), matmul.location:
+    contraction = use.contraction
+    consumer = use.consumer
+    element = ir.RankedTensorType(consumer.results[0].type).element_type
+    with ir.InsertionPoint(consumer), consumer.location:
+        x = flatten_rows(_permuted(contraction.activation, contraction.activation_permutation))
         kernel = create(
             "dense",
-            {"values": use.constant.results[0]},
-            input=matmul.operands[0],
-            result_type=matmul.results[0].type,
+            {"values": storage},
+            input=x,
+            result_type=ir.RankedTensorType.get([contraction.rows, int(weight.shape[0])], element),
             shape=(int(weight.shape[0]), int(weight.shape[1])),
             pattern=pattern,
             layer=str(record.get("layer", "")),
             record=record,
         )
-    matmul.results[0].replace_all_uses_with(kernel.results[0])
-    matmul.erase()
+        y = _permuted(unflatten_rows(kernel.results[0], contraction.row_shape), contraction.result_permutation)
+    consumer.results[0].replace_all_uses_with(y)
+    consumer.erase()
+
+
+def _permuted(value: ir.Value, permutation: list[int]) -> ir.Value:
+    return value if permutation == sorted(permutation) else transpose(value, permutation)
 
 
 def _unsupported(use: WeightUse) -> str | None:
-    if use.kind == "conv":
+    if use.contraction is None:
         return "sparse convolution kernels are not implemented"
-    if use.transpose is None:
-        return "only torch-layout [out, in] weights become kernels"
+    if use.contraction.problem is not None:
+        return use.contraction.problem
     result = ir.RankedTensorType(use.consumer.results[0].type).element_type
     if not isinstance(result, ir.F32Type):
         return f"the matmul accumulates in {result}; the kernels accumulate in f32"
-    init = defining_op(use.consumer.operands[2])
+    init = defining_op(use.contraction.init)
     if init is None or init.name != "linalg.fill" or float_constant(init.operands[0]) != 0.0:
         return "the matmul accumulates into a non-zero tensor"
     weight = use.matrix()

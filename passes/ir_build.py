@@ -61,6 +61,32 @@ def transpose(value: ir.Value, permutation: Sequence[int]) -> ir.Value:
     return op.results[0] if hasattr(op, "results") else op
 
 
+def flatten_rows(value: ir.Value) -> ir.Value:
+    """``value`` ``[rows..., F]`` as ``[R, F]``, R the product of the leading sizes (``[F]`` becomes ``[1, F]``)."""
+    source = ir.RankedTensorType(value.type)
+    shape = list(source.shape)
+    if len(shape) == 2:
+        return value
+    rows = int(np.prod(shape[:-1]))
+    result = ir.RankedTensorType.get([rows, shape[-1]], source.element_type)
+    if len(shape) == 1:
+        return tensor.ExpandShapeOp(result, value, [[0, 1]], [], [1, shape[0]]).result
+    return tensor.CollapseShapeOp(result, value, [list(range(len(shape) - 1)), [len(shape) - 1]]).result
+
+
+def unflatten_rows(value: ir.Value, row_shape: Sequence[int]) -> ir.Value:
+    """``value`` ``[R, F]`` as ``[*row_shape, F]`` (the inverse of :func:`flatten_rows`)."""
+    source = ir.RankedTensorType(value.type)
+    features = source.shape[1]
+    if len(row_shape) == 1:
+        return value
+    result = ir.RankedTensorType.get([*row_shape, features], source.element_type)
+    if not row_shape:
+        return tensor.CollapseShapeOp(result, value, [[0, 1]]).result
+    groups = [list(range(len(row_shape))), [len(row_shape)]]
+    return tensor.ExpandShapeOp(result, value, groups, [], [*row_shape, features]).result
+
+
 def matmul(lhs: ir.Value, rhs: ir.Value) -> ir.Value:
     """``lhs [M, K] @ rhs [K, N]`` into a zero-filled result."""
     m = ir.RankedTensorType(lhs.type).shape[0]

@@ -55,6 +55,7 @@ def iree_input(o: CompileOptions) -> list[PipelineElement]:
     return _configured(o, [
         make("lower-to-iree", target=o.target.family),  # each kernel through its format's lowering
         UpstreamPass("canonicalize"),  # fold the layout transposes between consecutive kernels
+        make("share-tied-weights", target=o.target.family),  # a weight a matmul shares (tied embedding) stored once
         make("check-iree-input"),  # no sparse encoding or sparsile op may reach IREE
     ])
 

@@ -37,6 +37,7 @@ _PASSES: dict[str, str] = {
     "rewrite-gelu-tanh": "sparsile.passes.rewrite_gelu_tanh:RewriteGeluTanh",
     "schedule": "sparsile.passes.schedule:Schedule",
     "select-to-maximum": "sparsile.passes.select_to_maximum:SelectToMaximum",
+    "share-tied-weights": "sparsile.passes.share_tied_weights:ShareTiedWeights",
 }
 
 

@@ -1,11 +1,15 @@
-"""Finding the weight constants that feed matmuls and convolutions.
+"""Finding the weight constants that feed matmuls, contractions and convolutions.
 
-The importer feeds a torch ``[out, in]`` weight to ``linalg.matmul`` through a
-``linalg.transpose``; after ``detect-sparsity`` a ``sparse_tensor.convert`` to
-the encoded type sits between the constant and the transpose. A float16 or
-bfloat16 weight of a float32 matmul (torch's CPU decomposition of a half-precision
-layer) also goes through an elementwise upcast, before or after the transpose. A
-:class:`WeightUse` records that chain and the weight's orientation.
+A weight is a 2-D float constant read by a contraction (``linalg.matmul``,
+``linalg.batch_matmul`` or a multiply-accumulate ``linalg.generic``), possibly
+through layout ops: ``linalg.transpose`` (the importer's ``[out, in]`` weights),
+a broadcast over a batch (``linalg.broadcast`` or a copying generic) and reshapes
+that only add or drop unit dimensions, and the elementwise upcast by which torch's CPU
+decomposition feeds a float16 or bfloat16 weight to a float32 matmul (the weight is
+stored in its own precision; the kernels widen it). After ``detect-sparsity`` a
+``sparse_tensor.convert`` to the encoded type sits right after the constant. A
+:class:`WeightUse` records that chain and, from the consumer's indexing maps, which
+of the weight's axes the contraction sums over.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import numpy as np
 
 from ..constants import constant_array, weight_name
 from ..mlir import ir
+from .contraction import CONTRACTION_OPS, Contraction, analyze
 from .ir_query import walk_ops
+from .layout_ops import is_layout_op, is_upcast, source_dims
 
-MATMUL_OPS = ("linalg.matmul",)
+MATMUL_OPS = ("linalg.matmul", "linalg.batch_matmul")
 CONV_OPS = ("linalg.conv_2d_nchw_fchw",)
 
 
@@ -29,29 +35,25 @@ class WeightUse:
     constant: ir.Operation
     consumer: ir.Operation
     operand: int
-    transpose: ir.Operation | None
+    #: The layout ops between the constant (or its convert) and the consumer, the constant's side first.
+    chain: tuple[ir.Operation, ...]
     convert: ir.Operation | None
-    #: The elementwise upcast (``arith.extf`` generic) between the weight and its consumer, if any.
-    cast: ir.Operation | None = None
-
-    @property
-    def first_user(self) -> ir.Operation:
-        """The op that reads the constant (or its ``sparse_tensor.convert``)."""
-        source = self.convert or self.constant
-        # The chain runs constant -> [convert] -> [cast] -> [transpose] -> [cast] -> consumer.
-        for op in (self.cast, self.transpose):
-            if op is not None and op.operands[0] == source.results[0]:
-                return op
-        return self.consumer
+    #: The consumer read as a contraction (None for convolutions).
+    contraction: Contraction | None
 
     @property
     def kind(self) -> str:
-        return "conv" if self.consumer.name in CONV_OPS else "matmul"
+        return "conv" if self.contraction is None else "matmul"
 
     @property
     def reduction_dim(self) -> int:
-        """The reduction dimension of the constant in its own layout (2-D weights)."""
-        return 1 if self.transpose is not None else 0
+        """The axis of the constant the consumer sums over (1 for conv filters, flattened)."""
+        return 1 if self.contraction is None else self.contraction.reduction_dim
+
+    @property
+    def first_user(self) -> ir.Operation:
+        """The op that reads the constant (or its convert): the chain's first op, or the consumer."""
+        return self.chain[0] if self.chain else self.consumer
 
     @property
     def name(self) -> str:
@@ -89,58 +91,51 @@ def float_constant(value: ir.Value) -> float | None:
     return ir.FloatAttr(op.attributes["value"]).value
 
 
-def _is_2d_transpose(op: ir.Operation) -> bool:
-    perm = list(ir.DenseI64ArrayAttr(op.attributes["permutation"]))
-    return perm == [1, 0]
-
-
-def is_upcast(op: ir.Operation) -> bool:
-    """Whether ``op`` is an elementwise ``linalg.generic`` whose body only widens its one input (``arith.extf``)."""
-    if op.name != "linalg.generic" or len(op.operands) != 2:
-        return False
-    block = op.regions[0].blocks[0]
-    body = list(block.operations)
-    if len(body) != 2 or body[0].operation.name != "arith.extf" or body[0].operands[0] != block.arguments[0]:
-        return False
-    if body[1].operands[0] != body[0].results[0]:
-        return False
-    maps = [ir.AffineMapAttr(m).value for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
-    return all(m == ir.AffineMap.get_identity(m.n_dims) for m in maps)
-
-
 def trace_weight(consumer: ir.Operation, operand: int) -> WeightUse | None:
     """The weight chain feeding ``consumer``'s operand, if it starts at a float constant."""
     value = consumer.operands[operand]
-    transpose = convert = cast = None
+    convert = None
+    chain: list[ir.Operation] = []
+    axes: list[int | None] | None = list(range(ir.RankedTensorType(value.type).rank))
     op = defining_op(value)
-    if op is not None and is_upcast(op):
-        cast = op
+    if consumer.name in CONV_OPS and op is not None and is_upcast(op):  # a half-precision filter's upcast
+        chain.append(op)
         op = defining_op(op.operands[0])
-    if op is not None and op.name == "linalg.transpose" and consumer.name in MATMUL_OPS:
-        if not _is_2d_transpose(op):
-            return None
-        transpose = op
-        op = defining_op(op.operands[0])
-    if op is not None and cast is None and is_upcast(op):
-        cast = op
+    while op is not None and consumer.name not in CONV_OPS and axes is not None and is_layout_op(op):
+        axes = source_dims(op, axes)
+        chain.insert(0, op)
         op = defining_op(op.operands[0])
     if op is not None and op.name == "sparse_tensor.convert":
         convert = op
         op = defining_op(op.operands[0])
-    if op is None or op.name != "arith.constant":
+    if axes is None or op is None or op.name != "arith.constant":
         return None
     t = op.results[0].type
     if not isinstance(t, ir.RankedTensorType) or not isinstance(t.element_type, (ir.F32Type, ir.F16Type, ir.BF16Type, ir.F64Type)):
         return None
-    return WeightUse(op, consumer, operand, transpose, convert, cast)
+    if consumer.name in CONV_OPS:
+        return WeightUse(op, consumer, operand, tuple(chain), convert, None)
+    if len(axes) != 2 or axes[0] is None or axes[1] is None:
+        return None
+    contraction = analyze(consumer, operand, (axes[0], axes[1]))
+    if contraction is None:
+        return None
+    return WeightUse(op, consumer, operand, tuple(chain), convert, contraction)
+
+
+def weight_use_of(op: ir.Operation) -> WeightUse | None:
+    """The weight ``op`` reads: a convolution's filter, or a contraction's constant input.
+
+    A contraction's weight is its second input when that is a weight, else its first
+    (``W @ x``).
+    """
+    if op.name in CONV_OPS:
+        return trace_weight(op, 1)
+    if op.name in CONTRACTION_OPS and len(op.operands) == 3:
+        return trace_weight(op, 1) or trace_weight(op, 0)
+    return None
 
 
 def weight_uses(module: ir.Operation) -> list[WeightUse]:
-    """Every weight constant feeding the weight operand of a matmul or 2-D convolution."""
-    uses = []
-    for op in walk_ops(module):
-        if op.name in MATMUL_OPS or op.name in CONV_OPS:
-            use = trace_weight(op, 1)
-            if use is not None:
-                uses.append(use)
-    return uses
+    """Every weight constant feeding a contraction or the filter of a 2-D convolution."""
+    return [use for use in map(weight_use_of, walk_ops(module)) if use is not None]

@@ -66,7 +66,7 @@ func.func @epilogue(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
 
 func.func @unknown_format(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
   %w = arith.constant dense<1.0> : tensor<2x8xf32>
-  // expected-error @+1 {{'sparsile.matmul' unknown storage format 'coo'; formats: bell, bsr, channels, csr, dense, ell, nm, nmell}}
+  // expected-error @+1 {{'sparsile.matmul' unknown storage format 'coo'; formats: bell, bitmask, bsr, channels, csr, dense, ell, nm, nmell}}
   %y = "sparsile.matmul"(%x, %w) {format = "coo", pattern = "csr", params = {}, tiles = {}, out_features = 2 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x2xf32>
   return %y : tensor<2x2xf32>
 }
