@@ -60,6 +60,7 @@ def export_program(model: torch.nn.Module, example_args: Sequence[Any]) -> tuple
                 f"example argument {i} is a {type(arg).__name__}; sparsile compiles functions of tensors "
                 "(bind other values in a wrapper module)"
             )
+    _refuse_torch_quantized(model)
     was_training = model.training
     if was_training:
         warn_user(f"{type(model).__name__} is in training mode; sparsile compiles it for inference, as model.eval()")
@@ -79,6 +80,25 @@ def export_program(model: torch.nn.Module, example_args: Sequence[Any]) -> tuple
         for owner, attr, original, _ in swapped:
             setattr(owner, attr, original)
     return program, {name: pattern for _, _, _, (name, pattern) in swapped}
+
+
+#: Where torch's own quantized modules live (eager-mode static and dynamic, and fused ones).
+_TORCH_QUANTIZED = ("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized", "torch.nn.quantized", "torch.nn.intrinsic.quantized")
+
+
+def _refuse_torch_quantized(model: torch.nn.Module) -> None:
+    """A clear error for torch's quantized modules, naming the first one.
+
+    Their packed weights and quantized activations have no lowering here, and sparsile
+    quantizes float weights itself (``quantize=``), keeping activations in float.
+    """
+    for name, module in model.named_modules():
+        if type(module).__module__.startswith(_TORCH_QUANTIZED):
+            where = f"layer '{name}'" if name else "the model"
+            raise ModelImportError(
+                f"{where} is torch's quantized {type(module).__module__}.{type(module).__name__}; sparsile does not import torch's "
+                "quantized modules: compile the float model and ask for quantize='int8' or 'int4-g128' (weights only, activations stay float)"
+            )
 
 
 def _sparse_layout_pattern(tensor: torch.Tensor) -> str:

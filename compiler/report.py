@@ -63,6 +63,13 @@ class LayerReport:
     dense_predicted_us: float = 0.0
     fallback: str = ""
     density_map: dict[str, Any] = field(default_factory=dict)
+    #: How the values are stored: the weight's float type (f32, f16, bf16) or a quantization (int8, int4-g128).
+    precision: str = ""
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Bits stored per element of the weight's full shape (values, indices, masks and scales together)."""
+        return 8.0 * self.sparse_bytes / (self.shape[0] * self.shape[1])
 
     def heatmap_png(self) -> bytes | None:
         """The mask heatmap as PNG bytes (None when no map was recorded)."""
@@ -73,7 +80,8 @@ class LayerReport:
         return heatmap(cells / 255.0)
 
 
-_COLUMNS = ("layer", "shape", "density", "detected", "pattern", "by", "stored as", "MFLOP dense/sparse", "KiB dense/stored", "speed-up")
+_COLUMNS = ("layer", "shape", "density", "detected", "pattern", "by", "stored as", "MFLOP dense/sparse", "KiB dense/stored", "speed-up",
+            "values", "bits/weight")
 
 
 class SparsityReport:
@@ -116,6 +124,8 @@ class SparsityReport:
             f"{layer.dense_flops / 1e6:.1f}/{layer.sparse_flops / 1e6:.1f}",
             f"{layer.dense_bytes / 1024:.0f}/{layer.sparse_bytes / 1024:.0f}",
             layer.speedup,
+            layer.precision,
+            f"{layer.bits_per_weight:.2f}",
         )
 
     def table(self) -> str:
@@ -141,7 +151,8 @@ class SparsityReport:
             "parameters": params,
             "sparsity": 1.0 - nonzeros / params if params else 0.0,
             "dense_bytes": sum(l.dense_bytes for l in self.layers),
-            "stored_bytes": sum(l.sparse_bytes if l.format != "dense" else l.dense_bytes for l in self.layers),
+            "stored_bytes": sum(l.sparse_bytes for l in self.layers),
+            "precisions": sorted({l.precision for l in self.layers if l.precision}),
             # Only layers with predictions: a dense layer predicts its dense time both ways.
             "predicted_us": sum(l.predicted_us for l in predicted) if predicted else None,
             "dense_predicted_us": sum(l.dense_predicted_us for l in predicted) if predicted else None,
@@ -186,7 +197,10 @@ class SparsityReport:
             ("weights", f"{s['weights']} ({s['sparse_weights']} stored sparse), {s['parameters']:,} parameters"),
             ("sparsity", f"{s['sparsity']:.1%} zeros"),
             ("bytes dense / stored", f"{s['dense_bytes'] / 2**20:.2f} MiB / {s['stored_bytes'] / 2**20:.2f} MiB"),
+            ("values stored as", ", ".join(s["precisions"]) or "not recorded"),
         ]
+        if s["parameters"]:
+            items.append(("bits per weight", f"{8 * s['stored_bytes'] / s['parameters']:.2f} (dense: {8 * s['dense_bytes'] / s['parameters']:.2f})"))
         if s["predicted_us"] is not None:
             note = f" ({s['unpredicted_weights']} weights without a prediction)" if s["unpredicted_weights"] else ""
             items.append(("predicted time dense / sparse", f"{s['dense_predicted_us']:.1f} us / {s['predicted_us']:.1f} us{note}"))

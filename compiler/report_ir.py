@@ -59,7 +59,9 @@ def _kernel_row(kernel: Kernel, record: dict[str, Any]) -> LayerReport | None:
     tied = int(record.get("tied_dense_bytes", 0)) if fmt.name != "dense" else 0
     if tied:
         description += f"; the dense weight stays for its other readers (tied, {tied / 1024:.0f} KiB)"
-    return _row(record, weight, fmt.name, description, stored, stored_bytes + tied)
+    values = storage.get("values")
+    precision = str(kernel.params.get("quant") or (_element_name(values.dtype) if values is not None else record.get("dtype", "")))
+    return _row(record, weight, fmt.name, description, stored, stored_bytes + tied, precision)
 
 
 def _uncompacted(weight: np.ndarray, record: dict[str, Any]) -> np.ndarray:
@@ -100,12 +102,25 @@ def _constant_row(record: dict[str, Any], weight: np.ndarray | None) -> LayerRep
     size = record["out_features"] * record["in_features"]
     nbytes = float(weight.nbytes) if weight is not None else float(record.get("stored_bytes", 4 * size))
     fmt = record.get("format", record["pattern"])
-    return _row(record, weight, fmt, "", size if fmt == "dense" else int(record.get("density", 1.0) * size), nbytes)
+    precision = _element_name(weight.dtype) if weight is not None else str(record.get("dtype", ""))
+    return _row(record, weight, fmt, "", size if fmt == "dense" else int(record.get("density", 1.0) * size), nbytes, precision)
 
 
-def _row(record: dict[str, Any], weight: np.ndarray | None, fmt: str, storage: str, stored: int, stored_bytes: float) -> LayerReport:
+#: Bytes per element of the element types a model's weights come in (its dense size is counted in them).
+_ELEMENT_BYTES = {"f64": 8, "f32": 4, "f16": 2, "bf16": 2}
+
+
+def _element_name(dtype: np.dtype) -> str:
+    """The MLIR name of a numpy float dtype (``float16`` -> ``f16``)."""
+    return {"float64": "f64", "float32": "f32", "float16": "f16", "bfloat16": "bf16"}.get(np.dtype(dtype).name, np.dtype(dtype).name)
+
+
+def _row(
+    record: dict[str, Any], weight: np.ndarray | None, fmt: str, storage: str, stored: int, stored_bytes: float, precision: str = ""
+) -> LayerReport:
     out_f, in_f, rows = record["out_features"], record["in_features"], record["batch_rows"]
-    element_bytes = weight.dtype.itemsize if weight is not None else 4
+    # The dense size is the model's own: in the dtype it arrived in, whatever the storage (a quantized weight unpacks to float32).
+    element_bytes = _ELEMENT_BYTES.get(str(record.get("dtype")), weight.dtype.itemsize if weight is not None else 4)
     predicted, dense_predicted = float(record.get("predicted_us", 0.0)), float(record.get("dense_predicted_us", 0.0))
     speedup = dense_predicted / predicted if predicted else 1.0
     return LayerReport(
@@ -127,6 +142,7 @@ def _row(record: dict[str, Any], weight: np.ndarray | None, fmt: str, storage: s
         dense_predicted_us=dense_predicted,
         fallback=record.get("fallback", ""),
         density_map=_density_map(weight) if weight is not None else {},
+        precision=precision,
     )
 
 

@@ -47,9 +47,10 @@ def index_constant(value: int) -> ir.Value:
 
 
 def zeros(shape: Sequence[int], element: ir.Type) -> ir.Value:
-    """``linalg.fill`` of 0 into a fresh ``tensor.empty``."""
+    """``linalg.fill`` of 0 into a fresh ``tensor.empty`` (float or integer elements)."""
     empty = tensor.EmptyOp(list(shape), element).result
-    return linalg.fill(scalar(0.0, element), outs=[empty])
+    fill = arith.ConstantOp(element, 0).result if isinstance(element, ir.IntegerType) else scalar(0.0, element)
+    return linalg.fill(fill, outs=[empty])
 
 
 def transpose(value: ir.Value, permutation: Sequence[int]) -> ir.Value:

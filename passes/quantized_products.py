@@ -20,11 +20,9 @@ from .row_kernels import RowKernel, row_kernel
 MAX_ROWS = 8
 
 
-def padded_to_tiles(k: int, quant: Quantization) -> int:
-    """The width of dense quantized storage: ``k`` rounded up to whole tiles of :data:`LANES` columns
-    and to whole scale groups (so every group is whole and dequantizing needs no ``floordiv`` map)."""
-    unit = max(LANES, quant.group)
-    return -(-k // unit) * unit
+def padded_to_tiles(k: int) -> int:
+    """The width of dense quantized storage: ``k`` rounded up to whole tiles of :data:`LANES` columns."""
+    return -(-k // LANES) * LANES
 
 
 def pad_columns(x: ir.Value, width: int) -> ir.Value:
@@ -46,20 +44,25 @@ def quantized_product(anchor: ir.Operation, x: ir.Value, values: ir.Value, scale
     m = ir.RankedTensorType(x.type).shape[0]
     n, width = ir.RankedTensorType(values.type).shape
     kp = width * 2 if quant.bits == 4 else width
-    x = pad_columns(x, kp)
     f32 = ir.F32Type.get()
     if m <= MAX_ROWS:
+        x = pad_columns(x, kp)
         spec = RowKernel(m=m, n=n, kp=kp, tiles="dense", value_type=ir.RankedTensorType(values.type).element_type, quant=quant, rows=rows)
         module = module_of(anchor)
         with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
             body = row_kernel(unique_symbol(module, "sparsile_kernel_"), spec)
         operands = [x, values, scales] if quant.group else [x, values]
         return dispatch(module, body, operands, ir.RankedTensorType.get([m, n], f32))
-    return matmul(x, transpose(dequantized(values, scales, quant, with_row_scales=False), [1, 0]))
+    weight = dequantized(values, scales, quant, with_row_scales=False)
+    return matmul(pad_columns(x, ir.RankedTensorType(weight.type).shape[1]), transpose(weight, [1, 0]))
 
 
 def dequantized(values: ir.Value, scales: ir.Value | None, quant: Quantization, *, with_row_scales: bool = True) -> ir.Value:
-    """The float32 ``[N, kp]`` weight of quantized ``values`` (int4 group scales always applied; int8 row scales if asked)."""
+    """The float32 weight of quantized ``values`` (int4 group scales always applied; int8 row scales if asked).
+
+    ``[N, kp]`` for int8; int4 is dequantized a whole scale group at a time, ``[N, groups * group]``
+    (the padding columns are zero), so that no index map needs a division.
+    """
     n, width = ir.RankedTensorType(values.type).shape
     f32 = ir.F32Type.get()
     d0, d1 = ir.AffineExpr.get_dim(0), ir.AffineExpr.get_dim(1)
@@ -76,9 +79,12 @@ def dequantized(values: ir.Value, scales: ir.Value | None, quant: Quantization, 
         return elementwise(inputs, maps, ir.RankedTensorType.get([n, width], f32), body)
     # int4: iterate [N, groups, group/2, 2]; element h of byte j of group g is column g * group + 2j + h.
     assert scales is not None
-    groups, half = width * 2 // quant.group, quant.group // 2
+    half = quant.group // 2
+    groups = -(-width // half)
     d2 = ir.AffineExpr.get_dim(2)
     i8 = ir.IntegerType.get_signless(8)
+    if groups * half != width:  # the last group's missing bytes are zeros
+        values = tensor.InsertSliceOp(values, zeros([n, groups * half], i8), [], [], [], [0, 0], [n, width], [1, 1]).result
     grouped = tensor.ExpandShapeOp(ir.RankedTensorType.get([n, groups, half], i8), values, [[0], [1, 2]], [], [n, groups, half]).result
 
     def nibble(args: list[ir.Value]) -> ir.Value:
@@ -95,4 +101,4 @@ def dequantized(values: ir.Value, scales: ir.Value | None, quant: Quantization, 
         ir.RankedTensorType.get([n, groups, half, 2], f32),
         nibble,
     )
-    return tensor.CollapseShapeOp(ir.RankedTensorType.get([n, width * 2], f32), pairs, [[0], [1, 2, 3]]).result
+    return tensor.CollapseShapeOp(ir.RankedTensorType.get([n, groups * quant.group], f32), pairs, [[0], [1, 2, 3]]).result

@@ -58,6 +58,7 @@ _OTHER_VALUES = {
     "iree_flags": ("--iree-opt-level=O1",),
     "sparsity": {"layers.0": "csr"},
     "native_options": {"vl": 8},
+    "quantize": "int8",
 }
 
 

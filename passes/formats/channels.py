@@ -83,7 +83,7 @@ class ChannelsFormat(StorageFormat):
         kept = np.ascontiguousarray(weight[np.ix_(rows, cols)])
         if not params.get("quant"):
             return {"values": kept, "row_slots": slots, "cols": cols}
-        dense_params = {"quant": params["quant"], "kp": padded_to_tiles(len(cols), scheme(params["quant"]))}
+        dense_params = {"quant": params["quant"], "kp": padded_to_tiles(len(cols))}
         quantized = DENSE_FORMAT.pack(kept, dense_params)
         return {"values": quantized["values"], "row_slots": slots, "cols": cols, "scales": quantized["scales"]}
 
@@ -91,7 +91,7 @@ class ChannelsFormat(StorageFormat):
         cols = storage["cols"]
         values = storage["values"]
         if params.get("quant"):
-            dense_params = {"quant": params["quant"], "kp": padded_to_tiles(len(cols), scheme(params["quant"]))}
+            dense_params = {"quant": params["quant"], "kp": padded_to_tiles(len(cols))}
             values = DENSE_FORMAT.unpack(storage, dense_params, (len(storage["scales"]), len(cols)))
         dense = np.zeros(shape, dtype=values.dtype)
         dense[np.ix_(kept_rows(storage["row_slots"]), cols)] = values
@@ -106,8 +106,8 @@ class ChannelsFormat(StorageFormat):
             return [("values", values, FLOAT_TYPES), ("row_slots", [kernel.out_features], ("i32",)), ("cols", [values[1]], ("i32",))]
         q = scheme(str(quant))
         cols = list(ir.RankedTensorType(kernel.storage_operands[2].type).shape) if len(kernel.storage_operands) > 2 else [-1]
-        kp = padded_to_tiles(cols[0], q)
-        scales = [values[0], kp // q.group] if q.group else [values[0]]
+        kp = padded_to_tiles(cols[0])
+        scales = [values[0], -(-kp // q.group)] if q.group else [values[0]]
         return [("values", [values[0], kp // 2 if q.bits == 4 else kp], ("i8",)), ("row_slots", [kernel.out_features], ("i32",)),
                 ("cols", cols, ("i32",)), ("scales", scales, ("f32",))]
 

@@ -57,7 +57,7 @@ class DenseFormat(StorageFormat):
     def quantized_plan(self, plan: Plan, quant: Quantization, weight_shape: tuple[int, int], rows: int, target: str) -> Plan | None:
         if target == "native":
             return None
-        params = {"quant": scheme_name(quant), "kp": padded_to_tiles(weight_shape[1], quant)}
+        params = {"quant": scheme_name(quant), "kp": padded_to_tiles(weight_shape[1])}
         if target in GPU_FAMILIES:
             return Plan(params, kernel="gpu_matmul")
         if rows <= MAX_ROWS:
@@ -99,9 +99,8 @@ class DenseFormat(StorageFormat):
                 scheme(str(quant))
             except ValueError as err:
                 return f"with format 'dense': {err}"
-            unit = max(16, scheme(str(quant)).group)
-            if not isinstance(kp, int) or kp % unit or kp < kernel.in_features:
-                return f"with format 'dense' quantized {quant} needs params kp, a multiple of {unit} >= in_features = {kernel.in_features}, got {kernel.params}"
+            if not isinstance(kp, int) or kp % 16 or kp < kernel.in_features:
+                return f"with format 'dense' quantized needs params kp, a multiple of 16 >= in_features = {kernel.in_features}, got {kernel.params}"
         return super().storage_problem(kernel)
 
     def kernel(self, plan: Plan) -> str:
