@@ -24,6 +24,8 @@ from .passes.ir_query import walk_ops
 NAME_ATTR = "sparsile.name"
 #: A pattern the user declared for a weight (or "pruned"); detection honours it.
 INTENT_ATTR = "sparsile.intent"
+#: On an entry argument: ``[[min, max], ...]``, the range of each of its dimensions (set for dynamic ones).
+BOUNDS_ATTR = "sparsile.bounds"
 
 _RESOURCE_SECTION = re.compile(r"\{-#\s*dialect_resources:\s*\{\s*builtin:\s*\{(?P<body>.*?)\}\s*\}\s*#-\}", re.S)
 _RESOURCE_ENTRY = re.compile(r'(?P<name>"[^"]*"|[\w.$\-]+)\s*:\s*"0x(?P<hex>[0-9A-Fa-f]*)"')

@@ -29,7 +29,7 @@ from .passes.check_input import CheckInput
 from .report import SparsityReport
 from .report_ir import collect as collect_report
 from .runtime import NATIVE_NAME, VMFB_NAME
-from .signatures import module_signature, vmfb_signature
+from .signatures import entry_bounds, module_signature, vmfb_signature, with_bounds
 from .sources import Source, load_source
 from .stages import Stage, stages_after
 from .versions import tool_versions
@@ -138,7 +138,7 @@ class _Staged:
         self.total = len(remaining) + 1
         started = time.perf_counter()
         _progress(options, start, 1, self.total, None)
-        self.source = load_source(model, example_args, self.ctx, options.from_stage, options.entry)
+        self.source = load_source(model, example_args, self.ctx, options.from_stage, options.entry, options.dynamic_shapes)
         _progress(options, start, 1, self.total, time.perf_counter() - started)
 
     def source_bytes(self) -> bytes:
@@ -260,6 +260,8 @@ def _manifest(run: _Run) -> Manifest:
     options, source = run.options, run.source
     assert run.signature is not None
     entry, inputs, outputs = run.signature
+    if source.module is not None:
+        inputs = with_bounds(inputs, entry_bounds(source.module, entry))
     target = options.target
     return Manifest(
         entry=entry,

@@ -13,9 +13,11 @@ Policies:
   (training, or inference outside ``torch.no_grad()``) runs eagerly, with one
   warning. sparsile never returns outputs whose gradients would be wrong.
 - Unsupported operators: the graph runs eagerly, with one warning naming the op.
-- Shapes: every distinct input shape gets its own static artifact. Dynamo
-  recompiles on new shapes; when it hands over a graph with symbolic sizes, the
-  graph is specialised and compiled at the first call of each concrete shape.
+- Shapes: a graph with symbolic sizes whose ranges all have a maximum
+  (``torch._dynamo.mark_dynamic(x, 0, min=1, max=64)``) is compiled once, into one
+  dynamic artifact serving every size in range. Otherwise (and for sizes outside the
+  range) every distinct input shape gets its own static artifact, compiled at its
+  first call.
 - Weights are frozen at compile time; changing them in place afterwards is
   detected (tensor version counters) and triggers a recompile.
 """
@@ -100,6 +102,7 @@ class _Compiled:
             self._eager = fx_graph
             _warn_once("inputs", "sparsile: the AOT graph's inputs do not match dynamo's; running eagerly")
         self._user = [i for i in range(len(placeholders)) if i not in self._frozen]
+        self._dynamic = _DynamicSizes.of(placeholders, self._user) if self._eager is None else None
 
     def __call__(self, *args: Any) -> Any:
         if self._eager is not None:
@@ -108,14 +111,35 @@ class _Compiled:
         if any(self._frozen[i]._version != self._versions[i] for i in self._frozen):
             self._artifacts.clear()  # weights changed in place: the constants are stale
             self._versions = {i: t._version for i, t in self._frozen.items()}
-        key = tuple((tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else a for a in user_args)
+        tensors = [a for a in user_args if isinstance(a, torch.Tensor)]
+        dynamic = self._dynamic is not None and self._dynamic.holds(tensors)
+        key: tuple = ("dynamic",) if dynamic else tuple((tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else a for a in user_args)
         compiled = self._artifacts.get(key)
         if compiled is None:
-            compiled = self._compile(args)
+            compiled = self._compile_dynamic(args) if dynamic else self._compile(args)
             if compiled is None:
                 return self._eager(*args)  # type: ignore[misc]
             self._artifacts[key] = compiled
-        return tuple(compiled.call_flat(*[a for a in user_args if isinstance(a, torch.Tensor)]))
+        return tuple(compiled.call_flat(*tensors))
+
+    @torch._dynamo.disable
+    def _compile_dynamic(self, args: Sequence[Any]) -> Any:
+        """One artifact for every size the graph's symbolic ranges allow: the graph traced on fake
+        inputs whose symbolic dimensions (and only those) are dynamic, imported with their bounds."""
+        from .api import compile as sparsile_compile
+        from .importer import FrozenGraph
+
+        assert self._dynamic is not None
+        graph, tensor_positions = self._dynamic.trace(self._graph, args, set(self._frozen))
+        frozen = {tensor_positions.index(i): (self._names[i], self._frozen[i]) for i in self._frozen}
+        try:
+            return sparsile_compile(FrozenGraph(graph, frozen, 0, self._dynamic.bounds(args, self._user)), **self._options)
+        except SparsileError as err:
+            op = getattr(err, "op", None)
+            what = f"operator '{op}' is not supported" if op else " ".join(str(err).splitlines()[:2])
+            _warn_once(f"fallback:{op or what}", f"sparsile: {what}; this graph runs eagerly")
+            self._eager = self._graph
+            return None
 
     @torch._dynamo.disable
     def _compile(self, args: Sequence[Any]) -> Any:
@@ -150,3 +174,92 @@ def _specialise(fx_graph: torch.fx.GraphModule, args: Sequence[Any]) -> torch.fx
 
     with torch.no_grad():
         return make_fx(specialised, decomposition_table=get_decomposition_table(), tracing_mode="real")(*tensors)
+
+
+class _DynamicSizes:
+    """Where an AOT graph's symbolic sizes are: each placeholder is a frozen weight, a user
+    tensor, or a size read off a user tensor's dimension; each symbol has a bounded range."""
+
+    def __init__(self, layout: list[tuple[str, Any]], dims: list[dict[int, Any]], ranges: dict[Any, tuple[int, int]]):
+        #: Per placeholder: ("frozen", index), ("tensor", j) or ("size", (j, dim)).
+        self.layout = layout
+        #: Per user tensor: its symbolic dimensions and their symbols.
+        self.dims = dims
+        self.ranges = ranges
+
+    @classmethod
+    def of(cls, placeholders: list[torch.fx.Node], user: list[int]) -> _DynamicSizes | None:
+        """The graph's symbolic sizes, or None when it has none or one without a maximum."""
+        tensors = [i for i in user if isinstance(placeholders[i].meta.get("val"), torch.Tensor)]
+        dims: list[dict[int, Any]] = []
+        ranges: dict[Any, tuple[int, int]] = {}
+        for i in tensors:
+            value = placeholders[i].meta["val"]
+            own = {}
+            for d, size in enumerate(value.shape):
+                if isinstance(size, torch.SymInt):
+                    expr = size.node.expr
+                    bound = size.node.shape_env.var_to_range.get(expr)
+                    if bound is None or not bound.upper.is_finite:
+                        return None
+                    ranges[expr] = (int(bound.lower), int(bound.upper))
+                    own[d] = expr
+            dims.append(own)
+        if not ranges:
+            return None
+        where = {expr: (j, d) for j, own in enumerate(dims) for d, expr in own.items()}
+        layout: list[tuple[str, Any]] = []
+        for i, node in enumerate(placeholders):
+            value = node.meta.get("val")
+            if i not in user:
+                layout.append(("frozen", i))
+            elif isinstance(value, torch.SymInt):
+                if value.node.expr not in where:
+                    return None  # a size no input dimension carries
+                layout.append(("size", where[value.node.expr]))
+            else:
+                layout.append(("tensor", tensors.index(i)))
+        return cls(layout, dims, ranges)
+
+    def holds(self, tensors: Sequence[torch.Tensor]) -> bool:
+        """Whether these inputs' sizes are within the ranges."""
+        return len(tensors) == len(self.dims) and all(
+            self.ranges[expr][0] <= t.shape[d] <= self.ranges[expr][1] for t, own in zip(tensors, self.dims) for d, expr in own.items()
+        )
+
+    def bounds(self, args: Sequence[Any], user: list[int]) -> list[list[tuple[int, int]]]:
+        """``(min, max)`` of every dimension of every user tensor (a static one's is its size)."""
+        tensors = [args[i] for i in user if isinstance(args[i], torch.Tensor)]
+        return [[self.ranges[own[d]] if d in own else (size, size) for d, size in enumerate(t.shape)] for t, own in zip(tensors, self.dims)]
+
+    def trace(self, graph: torch.fx.GraphModule, args: Sequence[Any], frozen: set[int]) -> tuple[torch.fx.GraphModule, list[int]]:
+        """The aten graph traced (with torch-mlir's decompositions) on fake tensors whose symbolic
+        dimensions are dynamic and all others static; its placeholders are the tensor inputs, the
+        sizes read off them. Also returns the positions of the tensor inputs among ``args``."""
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        from torch.fx.experimental.proxy_tensor import make_fx
+        from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
+        from torch_mlir.extras.fx_decomp_util import get_decomposition_table
+
+        mode = FakeTensorMode(shape_env=ShapeEnv())
+        positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+        fakes = []
+        for i in positions:
+            kind, ref = self.layout[i]
+            dynamic = self.dims[ref] if kind == "tensor" else {}
+            sizes = [DimDynamic.DYNAMIC if d in dynamic else DimDynamic.STATIC for d in range(args[i].dim())]
+            fakes.append(mode.from_tensor(args[i].detach(), symbolic_context=StatelessSymbolicContext(dynamic_sizes=sizes)))
+        user_positions = [positions.index(i) for i, (kind, _) in enumerate(self.layout) if kind == "tensor"]
+
+        def replay(*tensors: torch.Tensor) -> Any:
+            full: list[Any] = []
+            for i, (kind, ref) in enumerate(self.layout):
+                if kind == "size":
+                    j, d = ref
+                    full.append(tensors[user_positions[j]].shape[d])
+                else:
+                    full.append(tensors[positions.index(i)])
+            return graph(*full)
+
+        with torch.no_grad():
+            return make_fx(replay, decomposition_table=get_decomposition_table(), tracing_mode="real")(*fakes), positions

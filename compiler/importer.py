@@ -23,7 +23,7 @@ from torch.export import ExportedProgram
 from torch_mlir.extras.fx_decomp_util import get_decomposition_table
 from torch_mlir.extras.fx_importer import FxImporter, FxImporterHooks
 
-from .constants import INTENT_ATTR, NAME_ATTR
+from .constants import BOUNDS_ATTR, INTENT_ATTR, NAME_ATTR
 from .dialects.patterns import BLOCK_SIZES
 from .errors import ModelImportError, UnsupportedOpError, warn_user
 from .mlir import arith, format_location, ir, passmanager
@@ -48,11 +48,14 @@ class ImportedModel:
     output_tree: OutputTree
 
 
-def export_program(model: torch.nn.Module, example_args: Sequence[Any]) -> tuple[ExportedProgram, dict[str, str]]:
+def export_program(
+    model: torch.nn.Module, example_args: Sequence[Any], dynamic_shapes: Any = None
+) -> tuple[ExportedProgram, dict[str, str]]:
     """torch.export ``model`` in eval mode on ``example_args`` (the module is left as it was).
 
     Weights stored in torch sparse layouts (CSR, BSR, COO) are exported dense; the
-    returned ``{weight name: pattern}`` keeps what their layout said.
+    returned ``{weight name: pattern}`` keeps what their layout said. ``dynamic_shapes``
+    is torch.export's argument of that name.
     """
     for i, arg in enumerate(example_args):
         if not isinstance(arg, torch.Tensor):
@@ -71,7 +74,7 @@ def export_program(model: torch.nn.Module, example_args: Sequence[Any]) -> tuple
             warnings.simplefilter("ignore", FutureWarning)
             # torch.nn.utils.prune's hook assigns module.weight in forward; that is expected here.
             warnings.filterwarnings("ignore", message=r"The tensor attributes? .* (was|were) assigned during export")
-            program = torch.export.export(model, tuple(example_args), strict=False)
+            program = torch.export.export(model, tuple(example_args), dynamic_shapes=dynamic_shapes, strict=False)
     except Exception as err:  # torch.export raises many types; all mean "cannot trace"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelImportError(f"torch.export could not trace {type(model).__name__}: {first}") from err
@@ -160,7 +163,41 @@ def import_program(program: ExportedProgram, ctx: ir.Context, intents: dict[str,
             raise ModelImportError(f"the program holds no tensor for its input '{spec.target}'")
         frozen[index] = (spec.target, value)
     imported = import_graph(FrozenGraph(program.graph_module, frozen, 0), ctx, intents or {})
+    set_input_bounds(imported.module, input_bounds(program))
     return ImportedModel(imported.module, imported.input_names, OutputTree.from_program(program))
+
+
+def input_bounds(program: ExportedProgram) -> list[list[tuple[int, int]]]:
+    """``(min, max)`` of every dimension of every user input (a static one's is its size).
+
+    A symbolic size's range comes from the program's range constraints (torch.export's
+    ``Dim(min=, max=)``); one without an upper bound is an error naming the input, since
+    the compiled kernels are chosen for the sizes they will see.
+    """
+    from torch.export.graph_signature import InputKind
+    from torch.utils._sympy.value_ranges import bound_sympy
+
+    ranges = program.range_constraints
+    users = {spec.arg.name for spec in program.graph_signature.input_specs if spec.kind is InputKind.USER_INPUT}
+    bounds = []
+    for node in program.graph.nodes:
+        if node.op != "placeholder" or node.name not in users:
+            continue
+        value = node.meta.get("val")
+        dims = []
+        for axis, size in enumerate(getattr(value, "shape", ())):
+            if isinstance(size, int):
+                dims.append((size, size))
+                continue
+            bound = bound_sympy(size.node.expr, ranges)
+            if not (bound.upper.is_Integer and bound.lower.is_Integer):
+                raise ModelImportError(
+                    f"dimension {axis} of input '{node.name}' is dynamic without an upper bound; give it one "
+                    "(torch.export.Dim(..., max=N)): the kernels are chosen for the sizes they will see"
+                )
+            dims.append((max(1, int(bound.lower)), int(bound.upper)))
+        bounds.append(dims)
+    return bounds
 
 
 def _has_sparse_inputs(program: ExportedProgram) -> bool:
@@ -216,6 +253,8 @@ class FrozenGraph:
     graph_module: torch.fx.GraphModule
     frozen: dict[int, tuple[str, torch.Tensor]]
     output_count: int
+    #: ``(min, max)`` of every dimension of every input not frozen (dynamic ones included), if any is dynamic.
+    bounds: list[list[tuple[int, int]]] | None = None
 
 
 def import_graph(graph: FrozenGraph, ctx: ir.Context, intents: dict[str, str] | None = None) -> ImportedModel:
@@ -240,7 +279,24 @@ def import_graph(graph: FrozenGraph, ctx: ir.Context, intents: dict[str, str] | 
     _lower(module, ctx, _TORCH_BACKEND)
     _lower(module, ctx, _LINALG_BACKEND)
     _freeze_arguments(module, graph.frozen, intents or {})
+    if graph.bounds:
+        set_input_bounds(module, graph.bounds)
     return ImportedModel(module, user_names, OutputTree(None))
+
+
+def set_input_bounds(module: ir.Module, bounds: list[list[tuple[int, int]]]) -> None:
+    """Record each dynamic entry argument's dimension bounds as its ``sparsile.bounds`` attribute."""
+    entry = next(op for op in walk_ops(module.operation) if op.name == "func.func")
+    arguments = entry.regions[0].blocks[0].arguments
+    if len(bounds) != len(arguments) or all(lo == hi for dims in bounds for lo, hi in dims):
+        return
+    with module.context:
+        i64 = ir.IntegerType.get_signless(64)
+        attrs = []
+        for dims in bounds:
+            pairs = ir.ArrayAttr.get([ir.ArrayAttr.get([ir.IntegerAttr.get(i64, lo), ir.IntegerAttr.get(i64, hi)]) for lo, hi in dims])
+            attrs.append(ir.DictAttr.get({BOUNDS_ATTR: pairs}))
+        entry.attributes["arg_attrs"] = ir.ArrayAttr.get(attrs)
 
 
 def _freeze_arguments(module: ir.Module, frozen: dict[int, tuple[str, torch.Tensor]], intents: dict[str, str]) -> None:

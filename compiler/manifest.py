@@ -30,6 +30,8 @@ class TensorSpec:
 
     ``layout`` is ``dense`` or a torch sparse layout (``csr``, ``coo``, ``bsr`` with
     ``block``); sparse tensors travel as their storage arrays, indices of ``index_dtype``.
+    ``bounds`` gives each dynamic dimension its ``(min, max)`` (static ones their size);
+    empty where the compile was not told any.
     """
 
     name: str
@@ -38,16 +40,27 @@ class TensorSpec:
     layout: str = "dense"
     block: int = 0
     index_dtype: str = "int64"
+    bounds: tuple[tuple[int, int], ...] = ()
 
     def describe(self) -> str:
-        text = f"{self.dtype}[{', '.join('?' if d < 0 else str(d) for d in self.shape)}]"
+        dims = []
+        for i, d in enumerate(self.shape):
+            if d >= 0:
+                dims.append(str(d))
+            elif self.bounds:
+                dims.append(f"{self.bounds[i][0]}..{self.bounds[i][1]}")
+            else:
+                dims.append("?")
+        text = f"{self.dtype}[{', '.join(dims)}]"
         if self.layout != "dense":
             text += f" {self.layout}" + (f" {self.block}x{self.block}" if self.block else "")
         return text
 
     def accepts(self, shape: tuple[int, ...]) -> bool:
-        """Whether a tensor of ``shape`` fits this spec."""
-        return len(shape) == len(self.shape) and all(d < 0 or d == s for d, s in zip(self.shape, shape))
+        """Whether a tensor of ``shape`` fits this spec (its sizes, and its dynamic ones within their bounds)."""
+        if len(shape) != len(self.shape) or any(d >= 0 and d != s for d, s in zip(self.shape, shape)):
+            return False
+        return not self.bounds or all(lo <= s <= hi for (lo, hi), s in zip(self.bounds, shape))
 
 
 @dataclass
@@ -138,6 +151,8 @@ def _spec_json(spec: TensorSpec) -> dict[str, Any]:
     data: dict[str, Any] = {"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype}
     if spec.layout != "dense":
         data.update(layout=spec.layout, block=spec.block, index_dtype=spec.index_dtype)
+    if spec.bounds:
+        data["bounds"] = [list(b) for b in spec.bounds]
     return data
 
 
@@ -149,6 +164,7 @@ def _tensor_spec(data: dict[str, Any]) -> TensorSpec:
         layout=str(data.get("layout", "dense")),
         block=int(data.get("block", 0)),
         index_dtype=str(data.get("index_dtype", "int64")),
+        bounds=tuple((int(lo), int(hi)) for lo, hi in data.get("bounds", ())),
     )
 
 

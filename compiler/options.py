@@ -50,6 +50,10 @@ class CompileOptions:
     input columns): every matmul weight is stored as symmetric integers, round to nearest
     even, zeros kept, in whatever storage format ``schedule`` chooses, and dequantized in
     the kernel; None keeps the model's own precision.
+    ``dynamic_shapes``: torch.export's ``dynamic_shapes`` argument, as torch takes it
+    (``{"x": {0: torch.export.Dim("batch", min=1, max=64)}}``): the artifact serves every
+    size within the bounds (an ``ExportedProgram`` brings its own). Every dynamic
+    dimension needs a ``max``.
     """
 
     #: A spec (``"cpu"``, ``"cuda:sm_86"``) or a Target; always a resolved Target after construction.
@@ -66,6 +70,7 @@ class CompileOptions:
     cache: bool = True
     native_options: dict[str, Any] = field(default_factory=dict)
     quantize: str | None = None
+    dynamic_shapes: Any = None
 
     def __post_init__(self) -> None:
         self.target = resolve_target(self.target)

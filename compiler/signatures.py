@@ -8,6 +8,9 @@ to LLVM, where sparse arguments still carry their encodings.
 
 from __future__ import annotations
 
+import dataclasses
+
+from .constants import BOUNDS_ATTR
 from .dialects.encodings import torch_layout
 from .dtypes import numpy_dtype_name
 from .errors import ModelSpecError
@@ -64,3 +67,29 @@ def _tensor_spec(name: str, t: ir.Type) -> TensorSpec:
         return TensorSpec(name, shape, dtype)
     layout, block, bits = torch_layout(tensor.encoding)
     return TensorSpec(name, shape, dtype, layout, block, "int32" if bits == 32 else "int64")
+
+
+def entry_bounds(module: ir.Module, entry: str | None) -> list[tuple[tuple[int, int], ...]]:
+    """The ``sparsile.bounds`` of each argument of the entry function (empty tuples where none is recorded)."""
+    func = find_entry(module.operation, entry)
+    if func is None:
+        return []
+    count = len(function_type(func).inputs)
+    if "arg_attrs" not in func.attributes:
+        return [()] * count
+    bounds: list[tuple[tuple[int, int], ...]] = []
+    for attrs in ir.ArrayAttr(func.attributes["arg_attrs"]):
+        d = ir.DictAttr(attrs)
+        if BOUNDS_ATTR not in d:
+            bounds.append(())
+            continue
+        pairs = ir.ArrayAttr(d[BOUNDS_ATTR])
+        bounds.append(tuple((ir.IntegerAttr(ir.ArrayAttr(p)[0]).value, ir.IntegerAttr(ir.ArrayAttr(p)[1]).value) for p in pairs))
+    return bounds
+
+
+def with_bounds(specs: list[TensorSpec], bounds: list[tuple[tuple[int, int], ...]]) -> list[TensorSpec]:
+    """``specs`` with the bounds of their dynamic dimensions (a spec without any is returned as it is)."""
+    if len(bounds) != len(specs):
+        return specs
+    return [dataclasses.replace(spec, bounds=b) if b and len(b) == len(spec.shape) else spec for spec, b in zip(specs, bounds)]

@@ -32,8 +32,12 @@ class Source:
     handoff: bytes | str | None = None
 
 
-def load_source(model: Any, example_args: Sequence[Any], ctx: ir.Context, from_stage: str | None, entry: str | None) -> Source:
-    """Bring ``model`` into ``ctx`` as a module of its starting stage (MLIR input never imports torch)."""
+def load_source(
+    model: Any, example_args: Sequence[Any], ctx: ir.Context, from_stage: str | None, entry: str | None, dynamic_shapes: Any = None
+) -> Source:
+    """Bring ``model`` into ``ctx`` as a module of its starting stage (MLIR input never imports torch).
+
+    ``dynamic_shapes`` goes to torch.export with a ``torch.nn.Module``."""
     if isinstance(model, (str, os.PathLike, bytes)):
         text, name = _mlir_source(model)
         if from_stage == "iree-handoff":
@@ -54,9 +58,11 @@ def load_source(model: Any, example_args: Sequence[Any], ctx: ir.Context, from_s
             raise ModelSpecError(f"a torch model starts at stage 'linalg', not '{from_stage}'")
         intents: dict[str, str] = {}
         if isinstance(model, ExportedProgram):
+            if dynamic_shapes is not None:
+                raise ModelSpecError("an ExportedProgram brings its own dynamic shapes: dynamic_shapes= applies to a torch.nn.Module")
             program = model
         else:
-            program, intents = export_program(model, example_args)
+            program, intents = export_program(model, example_args, dynamic_shapes)
         imported = import_program(program, ctx, intents)
         return Source(imported.module, "linalg", type(model).__name__, ENTRY, imported.input_names, imported.output_tree)
     raise ModelSpecError(

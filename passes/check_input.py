@@ -13,7 +13,8 @@ _NOT_LOWERED_DIALECTS = ("torch", "torch_c")
 _ELEMENT_TYPES = ("f16", "bf16", "f32", "f64", "i1", "i8", "i16", "i32", "i64")
 
 #: The dialects each stage's IR may use: what the passes after it (and every target) lower.
-_LINALG = frozenset({"builtin", "func", "arith", "math", "linalg", "tensor", "scf", "cf", "complex", "sparse_tensor"})
+# affine: torch-mlir computes the sizes of dynamic reshapes with affine.apply.
+_LINALG = frozenset({"builtin", "func", "arith", "math", "linalg", "tensor", "scf", "cf", "complex", "sparse_tensor", "affine"})
 _DIALECTS: dict[str, frozenset[str]] = {
     "linalg": _LINALG,
     "annotated": _LINALG,

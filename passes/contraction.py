@@ -65,8 +65,9 @@ class Contraction:
 
     @property
     def rows(self) -> int:
-        """Input rows per call: the product of the row dimensions."""
-        return math.prod(self.row_shape)
+        """Input rows per call: the product of the row dimensions (-1 when one is dynamic)."""
+        shape = self.row_shape
+        return -1 if any(ir.ShapedType.is_dynamic_size(d) for d in shape) else math.prod(shape)
 
     @property
     def activation_permutation(self) -> list[int]:
@@ -117,6 +118,8 @@ def analyze(op: ir.Operation, weight_operand: int, weight_axes: tuple[int, int])
         red_dim, out_dim, reduction_dim = b, a, 1
     else:
         return None
+    if ir.ShapedType.is_dynamic_size(sizes[red_dim]) or ir.ShapedType.is_dynamic_size(sizes[out_dim]):
+        return None  # a weight has static sizes; only the rows may be dynamic
     activation = dims[1 - weight_operand]
     rows = result - {out_dim}
     problem = None
@@ -160,8 +163,8 @@ def _loop_sizes(op: ir.Operation, dims: tuple[tuple[int, ...], ...]) -> tuple[in
             if sizes.setdefault(d, size) != size:
                 return None
     count = max(sizes) + 1 if sizes else 0
-    if sorted(sizes) != list(range(count)) or any(s < 0 for s in sizes.values()):
-        return None  # a loop dimension no operand reads, or a dynamic size
+    if sorted(sizes) != list(range(count)):
+        return None  # a loop dimension no operand reads
     return tuple(sizes[d] for d in range(count))
 
 

@@ -10,8 +10,10 @@ from ..dialects.encodings import encoded_type
 from ..dialects.patterns import Pattern, PatternKind
 from ..mlir import ir, sparse_tensor
 from . import sparsity_attr
+from .dispatch_markers import module_of
 from .pass_base import Pass
 from .pattern_detection import check_requested, choose_pattern, describe
+from .row_bounds import program_rows, value_rows
 from .weight_stats import SparsityStats, measure
 from .weights import WeightUse, weight_uses
 
@@ -154,6 +156,11 @@ def weight_record(use: WeightUse, stats: SparsityStats, pattern: Pattern, detect
         "reduction_dim": use.reduction_dim if use.kind == "matmul" else 1,
         "dtype": str(ir.RankedTensorType(use.constant.results[0].type).element_type),
     }
+    if record["batch_rows"] < 0:  # dynamic rows: the report counts the most a call can see
+        rows = value_rows(use.consumer.results[0], program_rows(module_of(use.consumer)))
+        record["batch_rows"] = rows[1] if rows else 0
+        if rows:
+            record["rows_range"] = f"{rows[0]}..{rows[1]}"
     if stats.fanin is not None:
         record["fanin"] = stats.fanin
     return record

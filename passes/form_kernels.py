@@ -140,20 +140,26 @@ def _form(use: WeightUse, storage: ir.Value, pattern: Pattern | None = None) -> 
     consumer = use.consumer
     element = ir.RankedTensorType(consumer.results[0].type).element_type
     with ir.InsertionPoint(consumer), consumer.location:
-        x = flatten_rows(_permuted(contraction.activation, contraction.activation_permutation))
+        activation = _permuted(contraction.activation, contraction.activation_permutation)
+        x = flatten_rows(activation)
         kernel = create(
             "dense",
             {"values": storage},
             input=x,
-            result_type=ir.RankedTensorType.get([contraction.rows, int(weight.shape[0])], element),
+            result_type=ir.RankedTensorType.get([_rows_size(contraction.rows), int(weight.shape[0])], element),
             shape=(int(weight.shape[0]), int(weight.shape[1])),
             pattern=pattern,
             layer=str(record.get("layer", "")),
             record=record,
         )
-        y = _permuted(unflatten_rows(kernel.results[0], contraction.row_shape), contraction.result_permutation)
+        y = _permuted(unflatten_rows(kernel.results[0], contraction.row_shape, like=activation), contraction.result_permutation)
     consumer.results[0].replace_all_uses_with(y)
     consumer.erase()
+
+
+def _rows_size(rows: int) -> int:
+    """A kernel's row count as a shape size (dynamic when the contraction's rows are)."""
+    return ir.ShapedType.get_dynamic_size() if rows < 0 else rows
 
 
 def _permuted(value: ir.Value, permutation: list[int]) -> ir.Value:

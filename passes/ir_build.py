@@ -46,8 +46,14 @@ def index_constant(value: int) -> ir.Value:
     return arith.ConstantOp(ir.IndexType.get(), ir.IntegerAttr.get(ir.IndexType.get(), value)).result
 
 
-def zeros(shape: Sequence[int], element: ir.Type) -> ir.Value:
-    """``linalg.fill`` of 0 into a fresh ``tensor.empty`` (float or integer elements)."""
+def sizes_of(value: ir.Value) -> list[int | ir.Value]:
+    """A tensor's sizes: static ones as ints, dynamic ones as ``tensor.dim`` values."""
+    shape = ir.RankedTensorType(value.type).shape
+    return [tensor.DimOp(value, index_constant(i)).result if ir.ShapedType.is_dynamic_size(d) else d for i, d in enumerate(shape)]
+
+
+def zeros(shape: Sequence[int | ir.Value], element: ir.Type) -> ir.Value:
+    """``linalg.fill`` of 0 into a fresh ``tensor.empty`` (float or integer elements; sizes ints or index values)."""
     empty = tensor.EmptyOp(list(shape), element).result
     fill = arith.ConstantOp(element, 0).result if isinstance(element, ir.IntegerType) else scalar(0.0, element)
     return linalg.fill(fill, outs=[empty])
@@ -56,27 +62,33 @@ def zeros(shape: Sequence[int], element: ir.Type) -> ir.Value:
 def transpose(value: ir.Value, permutation: Sequence[int]) -> ir.Value:
     """``linalg.transpose`` of ``value`` into a fresh tensor."""
     source = ir.RankedTensorType(value.type)
-    shape = [source.shape[p] for p in permutation]
-    empty = tensor.EmptyOp(shape, source.element_type).result
+    sizes = sizes_of(value)
+    empty = tensor.EmptyOp([sizes[p] for p in permutation], source.element_type).result
     op = linalg.transpose(value, outs=[empty], permutation=list(permutation))
     return op.results[0] if hasattr(op, "results") else op
 
 
 def flatten_rows(value: ir.Value) -> ir.Value:
-    """``value`` ``[rows..., F]`` as ``[R, F]``, R the product of the leading sizes (``[F]`` becomes ``[1, F]``)."""
+    """``value`` ``[rows..., F]`` as ``[R, F]``, R the product of the leading sizes (``[F]`` becomes ``[1, F]``;
+    dynamic when a leading size is)."""
     source = ir.RankedTensorType(value.type)
     shape = list(source.shape)
     if len(shape) == 2:
         return value
-    rows = int(np.prod(shape[:-1]))
+    leading = shape[:-1]
+    rows = ir.ShapedType.get_dynamic_size() if any(ir.ShapedType.is_dynamic_size(d) for d in leading) else int(np.prod(leading))
     result = ir.RankedTensorType.get([rows, shape[-1]], source.element_type)
     if len(shape) == 1:
         return tensor.ExpandShapeOp(result, value, [[0, 1]], [], [1, shape[0]]).result
     return tensor.CollapseShapeOp(result, value, [list(range(len(shape) - 1)), [len(shape) - 1]]).result
 
 
-def unflatten_rows(value: ir.Value, row_shape: Sequence[int]) -> ir.Value:
-    """``value`` ``[R, F]`` as ``[*row_shape, F]`` (the inverse of :func:`flatten_rows`)."""
+def unflatten_rows(value: ir.Value, row_shape: Sequence[int], like: ir.Value | None = None) -> ir.Value:
+    """``value`` ``[R, F]`` as ``[*row_shape, F]`` (the inverse of :func:`flatten_rows`).
+
+    A dynamic size in ``row_shape`` is read off the same dimension of ``like`` (the
+    tensor whose rows were flattened, with ``row_shape`` its leading dimensions).
+    """
     source = ir.RankedTensorType(value.type)
     features = source.shape[1]
     if len(row_shape) == 1:
@@ -85,12 +97,16 @@ def unflatten_rows(value: ir.Value, row_shape: Sequence[int]) -> ir.Value:
     if not row_shape:
         return tensor.CollapseShapeOp(result, value, [[0, 1]]).result
     groups = [list(range(len(row_shape))), [len(row_shape)]]
-    return tensor.ExpandShapeOp(result, value, groups, [], [*row_shape, features]).result
+    dynamic = [i for i, d in enumerate(row_shape) if ir.ShapedType.is_dynamic_size(d)]
+    if dynamic and like is None:
+        raise ValueError("unflatten_rows needs the tensor whose dynamic rows were flattened")
+    sizes = [tensor.DimOp(like, index_constant(i)).result for i in dynamic] if like is not None else []
+    return tensor.ExpandShapeOp(result, value, groups, sizes, [*row_shape, features]).result
 
 
 def matmul(lhs: ir.Value, rhs: ir.Value) -> ir.Value:
     """``lhs [M, K] @ rhs [K, N]`` into a zero-filled result."""
-    m = ir.RankedTensorType(lhs.type).shape[0]
+    m = sizes_of(lhs)[0]
     n = ir.RankedTensorType(rhs.type).shape[1]
     element = ir.RankedTensorType(lhs.type).element_type
     result = linalg.matmul(lhs, rhs, outs=[zeros([m, n], element)])
@@ -108,10 +124,17 @@ def elementwise(
     result_type: ir.RankedTensorType,
     body: Callable[[list[ir.Value]], ir.Value],
 ) -> ir.Value:
-    """An all-parallel ``linalg.generic`` over ``result_type``; ``body`` maps input scalars to the output scalar."""
+    """An all-parallel ``linalg.generic`` over ``result_type``; ``body`` maps input scalars to the output scalar.
+
+    A dynamic size of the result is read off the first input read with the identity map.
+    """
     rank = result_type.rank
-    init = tensor.EmptyOp(list(result_type.shape), result_type.element_type).result
     identity = ir.AffineMap.get_identity(rank)
+    shape: list[int | ir.Value] = list(result_type.shape)
+    if any(ir.ShapedType.is_dynamic_size(d) for d in result_type.shape):
+        like = next(v for v, m in zip(inputs, input_maps) if m == identity)
+        shape = [s if not ir.ShapedType.is_dynamic_size(s) else size for s, size in zip(result_type.shape, sizes_of(like))]
+    init = tensor.EmptyOp(shape, result_type.element_type).result
     op = linalg.GenericOp(
         [result_type],
         list(inputs),

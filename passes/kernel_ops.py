@@ -125,8 +125,16 @@ class Kernel:
 
     @property
     def rows(self) -> int:
-        """Input rows per call (the product of the input's leading dimensions)."""
-        return int(np.prod(ir.RankedTensorType(self.input.type).shape[:-1]))
+        """Input rows per call (the product of the input's leading dimensions); -1 when they are dynamic."""
+        leading = ir.RankedTensorType(self.input.type).shape[:-1]
+        return -1 if any(ir.ShapedType.is_dynamic_size(d) for d in leading) else int(np.prod(leading))
+
+    def row_range(self) -> tuple[int, int] | None:
+        """``(min, max)`` input rows per call (see :mod:`sparsile.passes.row_bounds`); None when dynamic without bounds."""
+        from .dispatch_markers import module_of
+        from .row_bounds import program_rows, value_rows
+
+        return value_rows(self.input, program_rows(module_of(self.op)))
 
     @cached_property
     def storage_values(self) -> dict[str, ir.Value]:

@@ -16,23 +16,34 @@ from .formats.base import TARGET_FAMILIES, Plan, StorageFormat
 from .ir_build import constant
 from .ir_query import walk_ops
 from .kernel_ops import Kernel, is_kernel, rebuild
+from .kernel_values import Quantization
 from .pass_base import Pass
 from .quantization import SCHEMES
+from .row_bounds import buckets
 
 
 @dataclass(frozen=True)
 class _Candidate:
+    """A format's storage of the weight and its plan at every row count the kernel is compiled for."""
+
     fmt: StorageFormat
     plan: Plan
     storage: dict[str, np.ndarray]
-    seconds: Any  # sympy expression in M
+    #: Per compiled row count: (rows, the plan there, its predicted seconds as a sympy expression in M).
+    buckets: tuple[tuple[int, Plan, Any], ...]
 
-    def at(self, rows: int) -> float:
-        return at_rows(self.seconds, self.plan.rows or rows)
+    @property
+    def seconds(self) -> Any:
+        """The cost expression at the largest row count (the crossover is solved on it)."""
+        return self.buckets[-1][2]
+
+    def predicted(self) -> float:
+        """Predicted seconds: of a call, or summed over the row counts a dynamic kernel is compiled for."""
+        return sum(at_rows(seconds, plan.rows or rows) for rows, plan, seconds in self.buckets)
 
     @property
     def measured(self) -> bool:
-        return coefficients(self.fmt.name, self.fmt.kernel(self.plan)).measured
+        return all(coefficients(self.fmt.name, self.fmt.kernel(plan)).measured for _, plan, _ in self.buckets)
 
     @property
     def stored_bytes(self) -> int:
@@ -63,7 +74,10 @@ class Schedule(Pass):
     The op is rebuilt with the chosen storage as its operands, the format's ``params``
     and ``tiles``; ``sparsile.sparsity`` records the format, the bytes stored, both
     predictions and the batch size where the choice would flip. ``formats`` limits the
-    sparse storage formats considered (``dense`` always is one).
+    sparse storage formats considered (``dense`` always is one). A kernel whose rows are
+    dynamic (within the program's bounds, :mod:`sparsile.passes.row_bounds`) is compiled
+    for several row counts over one storage: a candidate must have a plan at each, and
+    its prediction is their sum; the op's ``tiles`` name the row counts (``buckets``).
     """
 
     name = "schedule"
@@ -103,17 +117,32 @@ class Schedule(Pass):
             # MLIR's sparsifier multiplies one element type: the native kernels hold float32 values.
             weight = weight.astype(np.float32)
         pattern, rows = kernel.pattern, kernel.rows
-        candidates = [c for c in (self._candidate(fmt, pattern, weight, rows) for fmt in all_formats()) if c is not None]
-        dense = next(c for c in candidates if c.fmt.name == "dense")
+        counts, bounds = [rows], (rows, rows)
+        if rows < 0:  # dynamic rows: compiled for a few row counts over one storage
+            found = kernel.row_range()
+            if found is None:
+                op.location.emit_error(
+                    f"schedule: layer '{kernel.layer}' sees a dynamic number of rows without bounds; "
+                    "export with dynamic_shapes whose dimensions have a max (torch.export.Dim(..., max=N))"
+                )
+                return False
+            bounds = found
+            counts = buckets(*bounds)
+        candidates = [c for c in (self._candidate(fmt, pattern, weight, counts) for fmt in all_formats()) if c is not None]
+        dense = next((c for c in candidates if c.fmt.name == "dense"), None)
+        if dense is None:
+            what = f"{self.quantize} " if self.quantize else ""
+            op.location.emit_error(f"schedule: layer '{kernel.layer}': no storage format holds {what}weights on target '{self.target}'")
+            return False
         sparse = [c for c in candidates if c.fmt.name != "dense"]
         predicted = dense.measured and all(c.measured for c in sparse)
         # Without measured costs the candidate storing the fewest bytes goes first.
-        sparse.sort(key=(lambda c: c.at(rows)) if predicted else (lambda c: c.stored_bytes))
+        sparse.sort(key=(lambda c: c.predicted()) if predicted else (lambda c: c.stored_bytes))
         record = kernel.record
         requested = record.get("source") in ("override", "declared") or pattern.kind is PatternKind.CHANNELS
         chosen, fallback = dense, ""
         margin = min(self.margin, 1.0 - relative_error(sparse[0].fmt.name, sparse[0].fmt.kernel(sparse[0].plan))) if sparse else self.margin
-        if sparse and (requested or (predicted and sparse[0].at(rows) <= margin * dense.at(rows))):
+        if sparse and (requested or (predicted and sparse[0].predicted() <= margin * dense.predicted())):
             chosen = sparse[0]
         elif sparse and not predicted:
             best = sparse[0]
@@ -121,9 +150,9 @@ class Schedule(Pass):
                         f"request the pattern with sparsity= to store it as {best.fmt.name}")
         elif sparse:
             best = sparse[0]
-            fallback = f"predicted {best.at(rows) * 1e6:.3g} us as {best.fmt.name} vs {dense.at(rows) * 1e6:.3g} us dense at {rows} rows"
+            fallback = f"predicted {best.predicted() * 1e6:.3g} us as {best.fmt.name} vs {dense.predicted() * 1e6:.3g} us dense at {_rows(bounds, counts)}"
         elif pattern.is_sparse:
-            fallback = f"no storage format for {pattern} runs on target {self.target} at {rows} rows"
+            fallback = f"no storage format for {pattern} runs on target {self.target} at {_rows(bounds, counts)}"
         decision: dict[str, Any] = {
             "format": chosen.fmt.name,
             "storage": chosen.fmt.describe(chosen.plan.params),
@@ -131,18 +160,21 @@ class Schedule(Pass):
             "stored_bytes": chosen.stored_bytes,
         }
         if predicted:
-            decision["predicted_us"] = float(f"{chosen.at(rows) * 1e6:.3g}")
-            decision["dense_predicted_us"] = float(f"{dense.at(rows) * 1e6:.3g}")
+            decision["predicted_us"] = float(f"{chosen.predicted() * 1e6:.3g}")
+            decision["dense_predicted_us"] = float(f"{dense.predicted() * 1e6:.3g}")
+        if rows < 0:
+            decision["buckets"] = ",".join(map(str, counts))
         if fallback:
             decision["fallback"] = fallback
         best_sparse = sparse[0] if sparse else None
-        if best_sparse is not None and predicted:
+        if best_sparse is not None and predicted and rows >= 0:
             crossover = crossover_rows(best_sparse.seconds, dense.seconds)
             if crossover is not None:
                 decision["crossover_rows"] = round(crossover, 1)
         with ir.InsertionPoint(op), op.location:
             storage = {name: constant(array) for name, array in chosen.storage.items()}
-        new = rebuild(op, fmt=chosen.fmt.name, storage=storage, params=chosen.plan.params, tiles=chosen.plan.tiles)
+        tiles = chosen.plan.tiles if rows >= 0 else {"buckets": ",".join(map(str, counts))}
+        new = rebuild(op, fmt=chosen.fmt.name, storage=storage, params=chosen.plan.params, tiles=tiles)
         merged = {**record, **decision}
         if not fallback:
             merged.pop("fallback", None)  # a decision of an earlier schedule run
@@ -153,16 +185,36 @@ class Schedule(Pass):
         op.erase()
         return True
 
-    def _candidate(self, fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, rows: int) -> _Candidate | None:
+    def _candidate(self, fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, counts: list[int]) -> _Candidate | None:
+        """``fmt``'s storage of ``weight`` (packed for the largest row count) and its plans at each of ``counts``."""
         if not fmt.holds(pattern) or (self.formats and fmt.name not in self.formats and fmt.name != "dense"):
             return None
         if not fmt.requires <= set(self.features):
             return None
-        plan = fmt.plan(pattern, weight, rows, self.target)
-        if plan is not None and self.quantize:
-            plan = fmt.quantized_plan(plan, SCHEMES[self.quantize], weight.shape, rows, self.target)
-        if plan is None:
+        quant = SCHEMES[self.quantize] if self.quantize else None
+        plans = [plan_at(fmt, pattern, weight, rows, self.target, quant) for rows in counts]
+        main = plans[-1]
+        if main is None:
             return None
-        storage = fmt.pack(weight, plan.params)
-        return _Candidate(fmt, plan, storage, fmt.seconds(storage, plan))
+        shared: list[Plan] = []
+        for plan in plans:
+            replanned = fmt.replan(plan, main.params, weight.shape) if plan is not None else None
+            if replanned is None:
+                return None  # the storage cannot run at one of the row counts
+            shared.append(replanned)
+        storage = fmt.pack(weight, main.params)
+        return _Candidate(fmt, main, storage, tuple((rows, plan, fmt.seconds(storage, plan)) for rows, plan in zip(counts, shared)))
+
+
+def plan_at(fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, rows: int, target: str, quant: Quantization | None) -> Plan | None:
+    """``fmt``'s plan for ``weight`` at ``rows`` rows on ``target`` (quantized with ``quant``), or None."""
+    plan = fmt.plan(pattern, weight, rows, target)
+    if plan is not None and quant is not None:
+        plan = fmt.quantized_plan(plan, quant, weight.shape, rows, target)
+    return plan
+
+
+def _rows(bounds: tuple[int, int], counts: list[int]) -> str:
+    low, high = bounds
+    return f"{high} rows" if low == high else f"{low}..{high} rows (compiled for {', '.join(map(str, counts))})"
 

@@ -93,6 +93,14 @@ class StorageFormat:
         """
         return None
 
+    def replan(self, plan: Plan, params: dict[str, Any], weight_shape: tuple[int, int]) -> Plan | None:
+        """``plan`` (made for some row count) for storage packed with ``params`` instead of its own; None if it cannot run it.
+
+        A kernel whose rows are dynamic is compiled for several row counts over one storage,
+        packed with the params of one of their plans.
+        """
+        return plan if plan.params == params else None
+
     def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
         """The names of the storage operands, in operand order."""
         raise NotImplementedError

@@ -77,6 +77,18 @@ class CsrFormat(StorageFormat):
             return None
         return Plan({**plan.params, "quant": scheme_name(quant)}, plan.tiles, plan.rows, plan.kernel)
 
+    def replan(self, plan: Plan, params: dict[str, Any], weight_shape: tuple[int, int]) -> Plan | None:
+        if plan.params == params:
+            return plan
+        if {k: v for k, v in plan.params.items() if k != "kc"} != {k: v for k, v in params.items() if k != "kc"} or "kc" not in params:
+            return None
+        if "mb" in plan.tiles:  # the K-blocked kernel reads any chunking
+            return Plan(params, plan.tiles, plan.rows, plan.kernel)
+        # The batch-1 kernel reads plain CSR only: one row runs the K-blocked kernel on chunked storage.
+        config = blocked_config(1, weight_shape[0], 1.0)
+        tiles = {"mb": config.mb, "rows": config.rows, "unroll": config.unroll, "chains": config.chains}
+        return Plan(params, tiles, rows=padded_rows(1, config.mb))
+
     def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
         return ("values", "cols", "offsets", "scales") if params.get("quant") else ("values", "cols", "offsets")
 
@@ -170,7 +182,7 @@ def _lower_cpu(kernel: Kernel) -> ir.Value:
     operands = [storage["values"], storage["cols"], storage["offsets"]] + ([storage["scales"]] if quant.group else [])
     module = module_of(kernel.op)
     tiles = kernel.tiles
-    if m == 1:
+    if m == 1 and "mb" not in tiles:  # the batch-1 kernel (one row can also run the K-blocked one)
         if int(kernel.params["kc"]) < k:
             raise ValueError(f"the batch-1 CSR kernel reads plain CSR (kc >= {k}), got kc = {kernel.params['kc']}")
         with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):

@@ -46,7 +46,7 @@ module {
 
 // An op of a dialect no target compiles is named here, before any backend sees it.
 func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // expected-error @+1 {{op 'gpu.thread_id' is from the 'gpu' dialect, which no sparsile target compiles at stage 'linalg'; that stage's IR may use: arith, builtin, cf, complex, func, linalg, math, scf, sparse_tensor, tensor}}
+  // expected-error @+1 {{op 'gpu.thread_id' is from the 'gpu' dialect, which no sparsile target compiles at stage 'linalg'; that stage's IR may use: affine, arith, builtin, cf, complex, func, linalg, math, scf, sparse_tensor, tensor}}
   %t = gpu.thread_id x
   %i = arith.index_cast %t : index to i32
   %f = arith.sitofp %i : i32 to f32

@@ -119,3 +119,28 @@ func.func @odd_rows_requested(%x: tensor<33x8xf32>) -> tensor<33x128xf32> {
   %y = "sparsile.matmul"(%x, %w) {format = "dense", pattern = "2:4", out_features = 128 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", params = {}, tiles = {}, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>, sparsile.sparsity = {source = "override"}} : (tensor<33x8xf32>, tensor<128x8xf32>) -> tensor<33x128xf32>
   return %y : tensor<33x128xf32>
 }
+
+// -----
+
+// An odd row count (33): the K-blocked CSR kernel would pad it to whole activation blocks;
+// with 10 of 12 stored that loses to dense, which is kept, saying so at 33 rows.
+// CHECK-LABEL: func.func @odd_rows_dense_fallback
+// CHECK: "sparsile.matmul"{{.*}}format = "dense"{{.*}}fallback = "predicted {{.*}} us as {{csr|bitmask}} vs {{.*}} us dense at 33 rows", format = "dense"
+func.func @odd_rows_dense_fallback(%x: tensor<33x4xf32>) -> tensor<33x3xf32> {
+  %w = arith.constant dense<[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 0.0], [8.0, 9.0, 0.0, 10.0]]> : tensor<3x4xf32>
+  %y = "sparsile.matmul"(%x, %w) {format = "dense", pattern = "csr", out_features = 3 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", params = {}, tiles = {}, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<33x4xf32>, tensor<3x4xf32>) -> tensor<33x3xf32>
+  return %y : tensor<33x3xf32>
+}
+
+// -----
+
+// Rows bounded 1..33 at run time: one storage, compiled for 1, 2, 4, ..., 32 and 33 rows (the
+// tiles name them; the lowering picks one per call), predicted as the sum over them.
+// CHECK-LABEL: func.func @dynamic_rows
+// CHECK: "sparsile.matmul"{{.*}}format = "csr"{{.*}}params = {col_bits = 16 : i64, kc = {{[0-9]+}} : i64}{{.*}}buckets = "1,2,4,8,16,32,33"{{.*}}tiles = {buckets = "1,2,4,8,16,32,33"}
+func.func @dynamic_rows(%x: tensor<?x4xf32> {sparsile.bounds = [[1, 33], [4, 4]]}) -> tensor<?x3xf32> {
+  %w = arith.constant dense<[[0.0, 0.0, 0.0, 5.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]> : tensor<3x4xf32>
+  %y = "sparsile.matmul"(%x, %w) {format = "dense", pattern = "csr", out_features = 3 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", params = {}, tiles = {}, sparsile.sparsity = {source = "override", layer = "fc"}, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<?x4xf32>, tensor<3x4xf32>) -> tensor<?x3xf32>
+  return %y : tensor<?x3xf32>
+}
+
