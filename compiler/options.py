@@ -54,6 +54,9 @@ class CompileOptions:
     (``{"x": {0: torch.export.Dim("batch", min=1, max=64)}}``): the artifact serves every
     size within the bounds (an ``ExportedProgram`` brings its own). Every dynamic
     dimension needs a ``max``.
+    ``tune``: time every candidate storage and tile configuration of every layer on this
+    machine and keep the fastest (dense included) instead of trusting the cost model
+    (``cpu`` on the host CPU only; times are cached per CPU, see :mod:`sparsile.passes.tuning`).
     """
 
     #: A spec (``"cpu"``, ``"cuda:sm_86"``) or a Target; always a resolved Target after construction.
@@ -71,6 +74,7 @@ class CompileOptions:
     native_options: dict[str, Any] = field(default_factory=dict)
     quantize: str | None = None
     dynamic_shapes: Any = None
+    tune: bool = False
 
     def __post_init__(self) -> None:
         self.target = resolve_target(self.target)

@@ -24,7 +24,13 @@ import numpy as np
 from .png import heatmap
 
 
+def _measured(layer: LayerReport) -> str:
+    return f"{layer.measured_us:.3g}/{layer.dense_measured_us:.3g}" if layer.dense_measured_us else ""
+
+
 def _predicted(layer: LayerReport) -> str:
+    if layer.dense_measured_us and not layer.dense_predicted_us:
+        return ""  # tuned: measured instead
     if not layer.dense_predicted_us:
         return "unmeasured" if layer.format != "dense" else ""
     return f"{layer.predicted_us:.3g}/{layer.dense_predicted_us:.3g}"
@@ -65,6 +71,9 @@ class LayerReport:
     density_map: dict[str, Any] = field(default_factory=dict)
     #: How the values are stored: the weight's float type (f32, f16, bf16) or a quantization (int8, int4-g128).
     precision: str = ""
+    #: Measured on the compiling machine when the compile was tuned (``tune=True``): the kept storage and dense.
+    measured_us: float = 0.0
+    dense_measured_us: float = 0.0
 
     @property
     def bits_per_weight(self) -> float:
@@ -138,6 +147,7 @@ class SparsityReport:
         lines.insert(1, "  ".join("-" * w for w in widths))
         notes = [f"  {l.name}: {l.format}: {l.storage}" for l in self.layers if l.storage and not l.fallback]
         notes += [f"  {l.name}: dense fallback: {l.fallback}" for l in self.layers if l.fallback]
+        notes += [f"  {l.name}: tuned: {l.measured_us:.3g} us as {l.format}, {l.dense_measured_us:.3g} us dense" for l in self.layers if l.dense_measured_us]
         return "\n".join(lines + notes)
 
     def summary(self) -> dict[str, Any]:
@@ -156,6 +166,8 @@ class SparsityReport:
             # Only layers with predictions: a dense layer predicts its dense time both ways.
             "predicted_us": sum(l.predicted_us for l in predicted) if predicted else None,
             "dense_predicted_us": sum(l.dense_predicted_us for l in predicted) if predicted else None,
+            "measured_us": sum(l.measured_us for l in self.layers) if any(l.dense_measured_us for l in self.layers) else None,
+            "dense_measured_us": sum(l.dense_measured_us for l in self.layers) if any(l.dense_measured_us for l in self.layers) else None,
             "unpredicted_weights": len(self.layers) - len(predicted),
         }
 
@@ -165,7 +177,7 @@ class SparsityReport:
         out = Path(path)
         rows, figures = [], []
         for layer in self.layers:
-            cells = (*self._cells(layer), _predicted(layer))
+            cells = (*self._cells(layer), _predicted(layer), _measured(layer))
             rows.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in cells) + "</tr>")
             png = layer.heatmap_png() if layer.density < 1.0 else None
             if png is not None:
@@ -177,7 +189,7 @@ class SparsityReport:
                     f'<img alt="mask of {html.escape(layer.name)}" src="data:image/png;base64,{data}"></div>'
                     f"<figcaption>{html.escape(layer.name)} [{out_f}x{in_f}]: {html.escape(layer.detected)}</figcaption></figure>"
                 )
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in (*_COLUMNS, "predicted us sparse/dense"))
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in (*_COLUMNS, "predicted us sparse/dense", "measured us sparse/dense"))
         out.write_text(
             f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}"
@@ -204,6 +216,8 @@ class SparsityReport:
         if s["predicted_us"] is not None:
             note = f" ({s['unpredicted_weights']} weights without a prediction)" if s["unpredicted_weights"] else ""
             items.append(("predicted time dense / sparse", f"{s['dense_predicted_us']:.1f} us / {s['predicted_us']:.1f} us{note}"))
-        else:
+        elif s["measured_us"] is None:
             items.append(("predicted time", "none (no measured cost for these kernels on this target)"))
+        if s["measured_us"] is not None:
+            items.append(("measured time dense / sparse (tuned)", f"{s['dense_measured_us']:.1f} us / {s['measured_us']:.1f} us"))
         return "<table class='summary'>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in items) + "</table>"

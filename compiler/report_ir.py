@@ -122,7 +122,8 @@ def _row(
     # The dense size is the model's own: in the dtype it arrived in, whatever the storage (a quantized weight unpacks to float32).
     element_bytes = _ELEMENT_BYTES.get(str(record.get("dtype")), weight.dtype.itemsize if weight is not None else 4)
     predicted, dense_predicted = float(record.get("predicted_us", 0.0)), float(record.get("dense_predicted_us", 0.0))
-    speedup = dense_predicted / predicted if predicted else 1.0
+    measured, dense_measured = float(record.get("measured_us", 0.0)), float(record.get("dense_measured_us", 0.0))
+    speedup = dense_measured / measured if measured else dense_predicted / predicted if predicted else 1.0
     return LayerReport(
         name=record["layer"],
         shape=(out_f, in_f),
@@ -135,11 +136,13 @@ def _row(
         sparse_flops=2.0 * rows * stored,
         dense_bytes=float(element_bytes * out_f * in_f),
         sparse_bytes=stored_bytes,
-        speedup=speedup_class(speedup) if predicted or fmt == "dense" else "unmeasured",
+        speedup=speedup_class(speedup) if predicted or measured or fmt == "dense" else "unmeasured",
         storage=storage,
         stored_values=stored,
         predicted_us=predicted,
         dense_predicted_us=dense_predicted,
+        measured_us=float(record.get("measured_us", 0.0)),
+        dense_measured_us=float(record.get("dense_measured_us", 0.0)),
         fallback=record.get("fallback", ""),
         density_map=_density_map(weight) if weight is not None else {},
         precision=precision,

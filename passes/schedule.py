@@ -20,6 +20,10 @@ from .kernel_values import Quantization
 from .pass_base import Pass
 from .quantization import SCHEMES
 from .row_bounds import buckets
+from .tuning import measure
+
+#: A measured sparse kernel must be at least this much faster than measured dense to be kept.
+TUNED_MARGIN = 0.97
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,10 @@ class Schedule(Pass):
     dynamic (within the program's bounds, :mod:`sparsile.passes.row_bounds`) is compiled
     for several row counts over one storage: a candidate must have a plan at each, and
     its prediction is their sum; the op's ``tiles`` name the row counts (``buckets``).
+    With ``tune`` (``cpu`` on the host only) every candidate, and the tile variants its
+    format offers, is timed instead (:mod:`sparsile.passes.tuning`, compiled with
+    ``tune-flags``): the fastest is kept when it beats dense by ``TUNED_MARGIN``, and the
+    record holds both measured times.
     """
 
     name = "schedule"
@@ -86,6 +94,9 @@ class Schedule(Pass):
     formats: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
     quantize: str = ""
+    tune: bool = False
+    #: The IREE flags tuned kernels are compiled with (the target's, for the host CPU).
+    tune_flags: tuple[str, ...] = ()
 
     def run(self, op: ir.Operation, pass_: Any) -> None:
         if self.quantize and self.quantize not in SCHEMES:
@@ -135,6 +146,8 @@ class Schedule(Pass):
             op.location.emit_error(f"schedule: layer '{kernel.layer}': no storage format holds {what}weights on target '{self.target}'")
             return False
         sparse = [c for c in candidates if c.fmt.name != "dense"]
+        if self.tune and self.target == "cpu" and rows > 0:
+            return self._schedule_measured(op, kernel, weight, dense, sparse)
         predicted = dense.measured and all(c.measured for c in sparse)
         # Without measured costs the candidate storing the fewest bytes goes first.
         sparse.sort(key=(lambda c: c.predicted()) if predicted else (lambda c: c.stored_bytes))
@@ -181,6 +194,49 @@ class Schedule(Pass):
         if not predicted:
             for key in ("predicted_us", "dense_predicted_us", "crossover_rows"):
                 merged.pop(key, None)
+        sparsity_attr.write(new, merged)
+        op.erase()
+        return True
+
+    def _schedule_measured(self, op: ir.Operation, kernel: Kernel, weight: np.ndarray, dense: _Candidate, sparse: list[_Candidate]) -> bool:
+        """Time dense, every sparse candidate and their tile variants; keep the fastest (see the class doc)."""
+        rows = kernel.rows
+        timed: list[tuple[float, _Candidate]] = []
+        for candidate in [dense, *sparse]:
+            variants = [candidate]
+            for plan in candidate.fmt.tile_variants(candidate.plan, weight, rows):
+                storage = candidate.storage if plan.params == candidate.plan.params else candidate.fmt.pack(weight, plan.params)
+                variants.append(_Candidate(candidate.fmt, plan, storage, ((rows, plan, candidate.fmt.seconds(storage, plan)),)))
+            for variant in variants:
+                seconds = measure(variant.fmt, variant.plan, variant.storage, shape=kernel.shape, rows=rows,
+                                  pattern=str(kernel.pattern), flags=self.tune_flags)
+                timed.append((seconds, variant))
+        dense_seconds = min(seconds for seconds, c in timed if c.fmt.name == "dense")
+        fastest_sparse = min(((s, c) for s, c in timed if c.fmt.name != "dense"), key=lambda t: t[0], default=None)
+        record = kernel.record
+        requested = record.get("source") in ("override", "declared") or kernel.pattern.kind is PatternKind.CHANNELS
+        chosen, chosen_seconds, fallback = dense, dense_seconds, ""
+        if fastest_sparse is not None and (requested or fastest_sparse[0] <= TUNED_MARGIN * dense_seconds):
+            chosen_seconds, chosen = fastest_sparse
+        elif fastest_sparse is not None:
+            fallback = f"measured {fastest_sparse[0] * 1e6:.3g} us as {fastest_sparse[1].fmt.name} vs {dense_seconds * 1e6:.3g} us dense at {rows} rows"
+        decision = {
+            "format": chosen.fmt.name,
+            "storage": chosen.fmt.describe(chosen.plan.params),
+            "stored_values": chosen.fmt.stored_values(chosen.storage, chosen.plan.params),
+            "stored_bytes": chosen.stored_bytes,
+            "measured_us": float(f"{chosen_seconds * 1e6:.3g}"),
+            "dense_measured_us": float(f"{dense_seconds * 1e6:.3g}"),
+            "tuned_candidates": len(timed),
+        }
+        with ir.InsertionPoint(op), op.location:
+            storage = {name: constant(array) for name, array in chosen.storage.items()}
+        new = rebuild(op, fmt=chosen.fmt.name, storage=storage, params=chosen.plan.params, tiles=chosen.plan.tiles)
+        merged = {k: v for k, v in {**record, **decision}.items() if k not in ("predicted_us", "dense_predicted_us", "crossover_rows")}
+        if fallback:
+            merged["fallback"] = fallback
+        else:
+            merged.pop("fallback", None)
         sparsity_attr.write(new, merged)
         op.erase()
         return True

@@ -59,6 +59,8 @@ _OTHER_VALUES = {
     "sparsity": {"layers.0": "csr"},
     "native_options": {"vl": 8},
     "quantize": "int8",
+    "tune": True,
+    "dynamic_shapes": "batch",  # made into torch.export's argument for the model's input below
 }
 
 
@@ -74,6 +76,10 @@ def test_every_option_that_changes_output_changes_the_key(models):
         if name == "from_stage":  # a torch model always starts at linalg: compare starts of an MLIR input
             assert _key(linalg, (), from_stage="annotated") != _key(linalg, (), from_stage="linalg")
             continue
+        if name == "dynamic_shapes":
+            from torch.export import Dim
+
+            value = {"x": {0: Dim("batch", min=1, max=8)}}
         target = {"target": "native-cpu"} if name == "native_options" else {}
         reference = _key(model, args, **target) if target else base
         assert _key(model, args, **target, **{name: value}) != reference, f"option {name} does not reach the cache key"

@@ -21,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sparsity", action="append", default=[], metavar="LAYER=PATTERN[,...]",
                    help="override detection for layers, e.g. fc1=2:4,fc2=dense (repeatable)")
     p.add_argument("--quantize", choices=QUANTIZATION_SCHEMES, help="store every matmul weight as int8 (a scale per row) or int4 (a scale per 128 columns)")
+    p.add_argument("--tune", action="store_true", help="time every layer's candidate storages and tiles on this machine and keep the fastest")
     p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help="keyword argument of the factory (repeatable)")
     p.add_argument("--dump-ir", metavar="DIR", help="write each stage's IR to DIR/NN-<stage>.mlir")
     p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass to stderr")
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         "progress": None if args.quiet else _progress,
         "sparsity": parse_sparsity(args.sparsity),
         "quantize": args.quantize,
+        "tune": args.tune,
     }
     if args.no_elide:
         options["elide_limit"] = None

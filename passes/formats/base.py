@@ -93,6 +93,10 @@ class StorageFormat:
         """
         return None
 
+    def tile_variants(self, plan: Plan, weight: np.ndarray, rows: int) -> list[Plan]:
+        """Other plans worth timing for ``weight`` at ``rows`` rows when a compile is tuned (``plan`` excluded)."""
+        return []
+
     def replan(self, plan: Plan, params: dict[str, Any], weight_shape: tuple[int, int]) -> Plan | None:
         """``plan`` (made for some row count) for storage packed with ``params`` instead of its own; None if it cannot run it.
 

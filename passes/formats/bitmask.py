@@ -83,6 +83,9 @@ class BitmaskFormat(StorageFormat):
         n, k = weight.shape
         return Plan({"kp": padded_columns(k)}, {"rows": workgroup_rows(n)})
 
+    def tile_variants(self, plan: Plan, weight: np.ndarray, rows: int) -> list[Plan]:
+        return [Plan(plan.params, {"rows": r}, plan.rows, plan.kernel) for r in (16, 32, 64, 128) if r != plan.tiles.get("rows")]
+
     def quantized_plan(self, plan: Plan, quant: Quantization, weight_shape: tuple[int, int], rows: int, target: str) -> Plan | None:
         return Plan({**plan.params, "quant": scheme_name(quant)}, plan.tiles, plan.rows, plan.kernel)
 

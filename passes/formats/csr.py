@@ -77,6 +77,17 @@ class CsrFormat(StorageFormat):
             return None
         return Plan({**plan.params, "quant": scheme_name(quant)}, plan.tiles, plan.rows, plan.kernel)
 
+    def tile_variants(self, plan: Plan, weight: np.ndarray, rows: int) -> list[Plan]:
+        if "mb" not in plan.tiles:
+            return []
+        # The K-chunk (L1-resident activation slice against nonzeros per chunk) and the rows per workgroup.
+        variants = []
+        for kc in (64, 256):
+            for wg_rows in (32, 64):
+                if (kc, wg_rows) != (plan.params["kc"], plan.tiles["rows"]):
+                    variants.append(Plan({**plan.params, "kc": kc}, {**plan.tiles, "rows": wg_rows}, plan.rows, plan.kernel))
+        return variants
+
     def replan(self, plan: Plan, params: dict[str, Any], weight_shape: tuple[int, int]) -> Plan | None:
         if plan.params == params:
             return plan
