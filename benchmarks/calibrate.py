@@ -70,6 +70,8 @@ PLAN = {
     ("csr", "blocked"): Sweep("csr", (2, 3, 7, 16, 33, 64, 197, 512), (0.1, 0.3, 0.5)),
     ("nm", "select"): Sweep("2:4", (1,), (0.5,)),
     ("channels", "matmul"): Sweep("channels", (1, 16, 64, 197), (0.5,)),
+    ("bsr", "batch1"): Sweep("bsr16", (1,), (0.1, 0.25, 0.5)),
+    ("bsr", "blocked"): Sweep("bsr16", (2, 7, 16, 33, 64, 197, 512), (0.1, 0.25, 0.5)),
     ("bitmask", "rows"): Sweep("csr", (1, 2, 3, 5, 8), (0.1, 0.3, 0.5, 0.7), ("f32", "f16", "int8", "int4-g128")),
     ("dense", "rows"): Sweep("dense", (1, 2, 3, 5, 8), (1.0,), ("int8", "int4-g128")),
     ("dense", "dequant"): Sweep("dense", (16, 33, 64, 197), (1.0,), ("int8", "int4-g128")),
@@ -82,7 +84,7 @@ QUICK_SHAPES = ((384, 1536),)
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16, "int8": torch.float32, "int4-g128": torch.float32}
 QUANTIZED = ("int8", "int4-g128")
 #: Kernels not measured here, and the measured kernel whose coefficients they take.
-ASSUMED = {("csr", "native"): ("csr", "blocked"), ("bsr", "native"): ("csr", "blocked")}
+ASSUMED = {("csr", "native"): ("csr", "blocked"), ("bsr", "native"): ("bsr", "blocked")}
 #: GPU timings (benchmarks/gpu.py run), and the kernel each of its formats ran.
 GPU_RESULTS = ROOT / "benchmarks" / "gpu_results.json"
 GPU_KERNELS = {"dense": "gpu_matmul", "ell": "gather", "nmell": "gather", "bell": "gather"}
@@ -140,6 +142,8 @@ def layer_for(pattern: str, shape: tuple[int, int], density: float, dtype: str =
         pruning.n_of_m(layer, 2, 4)
     elif pattern == "channels":
         pruning.neurons(layer, 1.0 - density)
+    elif pattern.startswith("bsr"):
+        pruning.blocks(layer, 1.0 - density, int(pattern[3:]))
     return layer.to(DTYPES[dtype])
 
 
@@ -185,10 +189,16 @@ def measure(fmt: str, kernel: str, pattern: str, shape: tuple[int, int], rows: i
 def _computed_rows(fmt: str, kernel: str, rows: int) -> tuple[int, int]:
     """(rows the kernel computes, activation blocks it streams the weight for)."""
     if fmt == "csr" and kernel == "blocked":
-        from sparsile.passes.csr_kernels import activation_block, padded_rows
+        from sparsile.passes.csr_kernels import activation_block
+        from sparsile.passes.feature_major import padded_rows
 
         mb = activation_block(rows)
         return padded_rows(rows, mb), padded_rows(rows, mb) // mb
+    if fmt == "bsr" and kernel == "blocked":
+        from sparsile.passes.bsr_kernels import ACTIVATION_BLOCK
+        from sparsile.passes.feature_major import padded_rows
+
+        return padded_rows(rows, ACTIVATION_BLOCK), padded_rows(rows, ACTIVATION_BLOCK) // ACTIVATION_BLOCK
     return rows, 1
 
 

@@ -51,11 +51,6 @@ def activation_block(m: int) -> int:
     return min(BLOCK_WIDTHS, key=cost)
 
 
-def padded_rows(m: int, mb: int) -> int:
-    """``m`` rounded up to a whole number of ``mb``-row blocks."""
-    return -(-m // mb) * mb
-
-
 def blocked_config(m: int, n: int, density: float) -> BlockedConfig:
     """The configuration for ``m`` activation rows, ``n`` outputs and a weight of ``density``.
 

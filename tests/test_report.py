@@ -105,7 +105,7 @@ def test_cli_report_prints_the_right_pattern_for_every_layer(tmp_path):
     filecheck(
         result.stdout,
         "CHECK: qkv.weight{{ +}}384x128{{ +}}0.500{{ +}}2:4{{ +}}2:4{{ +}}detected{{ +}}{{csr|nm|bitmask|dense \\(fallback\\)}}\n"
-        "CHECK: proj.weight{{ +}}128x128{{ +}}0.250{{ +}}bsr16{{ +}}bsr16{{ +}}detected{{ +}}{{csr|bitmask|dense \\(fallback\\)}}\n"
+        "CHECK: proj.weight{{ +}}128x128{{ +}}0.250{{ +}}bsr16{{ +}}bsr16{{ +}}detected{{ +}}{{csr|bsr|bitmask|dense \\(fallback\\)}}\n"
         "CHECK: fc1.weight{{ +}}512x128{{ +}}0.500{{ +}}channels; 256/512 rows empty{{ +}}channels{{ +}}detected{{ +}}channels\n"
         "CHECK: fc2.weight{{ +}}128x512{{ +}}0.100{{ +}}csr{{ +}}csr{{ +}}detected{{ +}}{{csr|bitmask}}\n"
         "CHECK: HTML report: {{.*}}r.html\n",

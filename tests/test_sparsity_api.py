@@ -40,8 +40,10 @@ def patterns(report) -> dict[str, str]:
         (lambda l: pruning.neurons(l, 0.5), "channels", 5, "channels"),
         (lambda l: pruning.magnitude(l, 0.6), "csr", 5, "bitmask"),
         (lambda l: pruning.n_of_m(l, 2, 4), "2:4", 1, "bitmask"),
+        (lambda l: pruning.blocks(l, 0.75, 16), "bsr16", 1, "bsr"),
+        (lambda l: pruning.blocks(l, 0.75, 16), "bsr16", 33, "bsr"),
     ],
-    ids=["unstructured", "2:4-batch1", "2:4-batched", "bsr16", "neurons", "unstructured-bitmask", "2:4-bitmask"],
+    ids=["unstructured", "2:4-batch1", "2:4-batched", "bsr16", "neurons", "unstructured-bitmask", "2:4-bitmask", "bsr16-batch1", "bsr16-blocks"],
 )
 def test_each_pattern_runs_in_its_storage_and_matches_eager(prune_fn, expected, rows, storage):
     model, x = small_mlp()
@@ -116,7 +118,7 @@ def test_torch_sparse_layouts_are_intent():
     compiled = sparsile.compile(model, (x,))
     assert patterns(compiled.report)["0.weight"] == "csr" and compiled.report["0"].source == "declared"
     assert patterns(compiled.report)["2.weight"] == "bsr16" and compiled.report["2"].source == "declared"
-    assert formats(compiled)["2.weight"] in ("csr", "bitmask"), "no block kernel on cpu yet: the blocks run as CSR or a bitmask"
+    assert formats(compiled)["2.weight"] in ("bsr", "csr", "bitmask"), "a format holding blocks"
     assert model[0].weight.layout is torch.sparse_csr, "the user's model keeps its sparse weights"
     torch.testing.assert_close(compiled(x), expected, rtol=1e-4, atol=1e-5)
 

@@ -21,11 +21,11 @@ import numpy as np
 
 from ...dialects.patterns import CSR, Pattern, PatternKind
 from ...mlir import ir, tensor
-from ..csr_kernels import BlockedConfig, CsrValues, blocked_config, blocked_csr_kernel, padded_rows, scalar_csr_kernel
+from ..csr_kernels import BlockedConfig, CsrValues, blocked_config, blocked_csr_kernel, scalar_csr_kernel
 from ..dispatch_markers import dispatch, module_of, unique_symbol
 from ..ell_storage import column_array, read_columns
 from ..epilogue_ir import epilogue, kernel_epilogue
-from ..ir_build import transpose, zeros
+from ..feature_major import feature_major_product, padded_rows
 from ..kernel_values import FLOAT, FLOAT_STORAGE, Quantization, as_float32, is_float_storage
 from ..native_sparse import assemble, matmul_transposed
 from ..quantization import dequantize, pack_nibbles, quantize, scheme, scheme_name, unpack_nibbles
@@ -213,24 +213,14 @@ def _lower_cpu(kernel: Kernel) -> ir.Value:
         unroll=int(tiles.get("unroll", default.unroll)),
         chains=int(tiles.get("chains", default.chains)),
     )
-    mb = config.mb
-    rows = padded_rows(m, mb)
-    blocks = rows // mb
-    if rows != m:  # whole activation blocks: the padding rows are zeros, their results dropped
-        x = tensor.InsertSliceOp(x, zeros([rows, k], f32), [], [], [], [0, 0], [m, k], [1, 1]).result
-    with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
-        body = blocked_csr_kernel(unique_symbol(module, "sparsile_kernel_"), n=n, k=k, blocks=blocks, col_type=col_type, config=config, values_spec=values_spec)
-    x3 = tensor.ExpandShapeOp(ir.RankedTensorType.get([blocks, mb, k], f32), x, [[0, 1], [2]], [], [blocks, mb, k]).result
-    xt = transpose(x3, [0, 2, 1])
-    yt = dispatch(module, body, [xt, *operands], ir.RankedTensorType.get([blocks, n, mb], f32))
-    # The epilogue runs in the model's [rows, n] layout, after the transpose back: applied in the
-    # kernel's [blocks, n, mb] layout (to let consecutive layers' transposes cancel) it made IREE
-    # fuse the bias into a strided transpose dispatch, 1.6x slower for 2+ blocks (384->1536, M=197:
-    # 1.99 ms vs 1.24 ms) and never faster on the chained MLPs measured.
-    y3 = transpose(yt, [0, 2, 1])
-    acc = tensor.CollapseShapeOp(ir.RankedTensorType.get([rows, n], f32), y3, [[0, 1], [2]]).result
-    if rows != m:
-        acc = tensor.ExtractSliceOp(ir.RankedTensorType.get([m, n], f32), acc, [], [], [], [0, 0], [m, n], [1, 1]).result
+
+    def call(xt: ir.Value, blocks: int) -> ir.Value:
+        with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
+            body = blocked_csr_kernel(unique_symbol(module, "sparsile_kernel_"), n=n, k=k, blocks=blocks, col_type=col_type, config=config,
+                                      values_spec=values_spec)
+        return dispatch(module, body, [xt, *operands], ir.RankedTensorType.get([blocks, n, config.mb], f32))
+
+    acc = feature_major_product(x, n, config.mb, call)
     return kernel_epilogue(kernel, acc)
 
 
