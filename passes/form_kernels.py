@@ -62,7 +62,7 @@ class FormKernels(Pass):
             if reason is not None:
                 sparsity_attr.update(uses[0].constant, fallback=f"not stored by a kernel: {reason}")
                 continue
-            _record_tied(uses[0])
+            _record_tied(uses)
             storage = _out_in_storage(uses[0])
             for use in uses:
                 _form(use, storage, DENSE)
@@ -73,7 +73,7 @@ class FormKernels(Pass):
             if reason is not None:
                 _fall_back(uses[0], reason)
                 continue
-            _record_tied(uses[0])
+            _record_tied(uses)
             storage = _out_in_storage(uses[0])
             for use in uses:
                 _form(use, storage)
@@ -96,17 +96,19 @@ def _records_to_consumers(uses: list[WeightUse]) -> None:
             sparsity_attr.remove(use.constant)
 
 
-def _record_tied(use: WeightUse) -> None:
+def _record_tied(uses: list[WeightUse]) -> None:
     """Record the bytes of a weight that other ops keep reading dense (a tied embedding's gather).
 
     The kernel's storage replaces the weight for the contraction only: the dense constant
-    stays in the artifact for its other readers, and the report counts it.
+    stays in the artifact for its other readers, and the report counts it. The kernels'
+    own readers are the convert of a sparse weight, or each use's first op for a dense one.
     """
-    readers = [u.owner for u in use.constant.results[0].uses]
-    if any((r.operation if hasattr(r, "operation") else r) != use.convert for r in readers):
-        array = constant_array(use.constant)
+    own = [use.convert if use.convert is not None else use.first_user for use in uses]
+    readers = [u.owner for u in uses[0].constant.results[0].uses]
+    if any(all((r.operation if hasattr(r, "operation") else r) != o for o in own) for r in readers):
+        array = constant_array(uses[0].constant)
         if array is not None:
-            sparsity_attr.update(use.constant, tied_dense_bytes=int(array.nbytes))
+            sparsity_attr.update(uses[0].constant, tied_dense_bytes=int(array.nbytes))
 
 
 def _out_in_storage(use: WeightUse) -> ir.Value:
