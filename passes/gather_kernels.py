@@ -70,7 +70,8 @@ def _contraction(
 
 
 def gathered_rows_matmul(x: ir.Value, values: SlotValues, cols: ir.Value, group: Group | None = None) -> ir.Value:
-    """``y[m, n] = sum_j value(n, j) * x[m, column(n, j)]``: ``x [M, K]``, ``cols [N, W]``, ``values.values [N, W]`` (int4: ``[N, W/2]``).
+    """``y[m, n] = sum_j value(n, j) * x[m, column(n, j)]``: ``x [M, K]``, ``cols [N, W]``, ``values.values [N, W]``
+    (``[N, W/lanes]`` where slots share a stored element: int4, Vulkan's 32-bit words).
 
     ``column(n, j)`` is ``cols[n, j]``, or ``(j // n') * m' + cols[n, j]`` for ``group=(n', m')``;
     ``value(n, j)`` the stored value as float32 (:meth:`SlotValues.read`).
@@ -117,6 +118,8 @@ def _slot_reduction(
 
     def body(args: list[ir.Value]) -> ir.Value:
         stored, col, acc = args
+        # The activation's row index first: built after the column, IREE's Vulkan compile of a 768x3072 ELL
+        # layer at 8 rows took over 20 minutes instead of 5 s.
         x_index = x_rows()
         column = _column_index(col, lambda: values.slot_index(lead), group)
         weight = values.read(stored, lead, row, lambda: column)

@@ -8,13 +8,14 @@ empty slots are zero blocks. Values are stored in the weight's float type (f32, 
 bf16) or, quantized (``params["quant"]``, :mod:`sparsile.passes.slot_values`), as int8
 with ``scales [N]`` (applied by the epilogue) or as int4 ``values [N/B, B, width*B/2]``
 (two slots per byte) with ``scales [N, ceil(K/128)]`` (looked up by each value's row
-and column). The lowering
+and column); on Vulkan values narrower than 32 bits are held in 32-bit words. The lowering
 (:func:`sparsile.passes.gather_kernels.block_rows_matmul`) copies each block row's
 activation columns out of ``x`` once and multiplies them by the block row's dense
 blocks in a ``linalg.batch_matmul`` over block rows (IREE fuses the copy into the
 matmul's dispatch where the columns are 16-bit; 16-bit float and int8 blocks are
-widened by the matmul, int4 ones dequantized by an elementwise producer); one input
-row is a GEMV over the slots. Every product accumulates in float32.
+widened by the matmul; int4 blocks and Vulkan's words are unpacked in a contraction with
+the batch matmul's loops, the ``packed_blocks`` kernel); one input row is a GEMV over the
+slots. Every product accumulates in float32.
 Columns are 32-bit on Vulkan (:func:`sparsile.passes.ell_storage.block_column_bits`).
 """
 

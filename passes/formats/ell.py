@@ -9,7 +9,8 @@ quantized (``params["quant"]``, :mod:`sparsile.passes.slot_values`), as int8
 ``values [N, width]`` with ``scales [N]`` (one per output row, applied by the
 epilogue), or as int4 ``values [N, width/2]`` (two slots per byte, ``width`` even)
 with ``scales [N, ceil(K/128)]`` (one per 128 input columns, applied in the
-contraction by the value's column). The lowering
+contraction by the value's column); on Vulkan values narrower than 32 bits are held in
+32-bit words (``params["word_values"]``, ``width`` a multiple of the values per word). The lowering
 (:func:`sparsile.passes.gather_kernels.gathered_rows_matmul`) reads the slots in
 order, so a warp's threads read consecutive slots of a row (coalesced), and gathers
 the activation columns they name; it accumulates in float32. A weight whose rows are

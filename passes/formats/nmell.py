@@ -8,7 +8,8 @@ positions[s]``. Values are stored in the weight's float type (f32, f16, bf16) or
 quantized (``params["quant"]``, :mod:`sparsile.passes.slot_values`), as int8 with
 ``scales [N]`` (applied by the epilogue) or as int4 ``values [N, K/m*n/2]`` (two
 slots per byte; an odd number of slots per row is not stored) with
-``scales [N, ceil(K/128)]`` (applied in the contraction by the value's column). A 2:4
+``scales [N, ceil(K/128)]`` (applied in the contraction by the value's column); on Vulkan
+values narrower than 32 bits are held in 32-bit words (a row's slots must fill whole words). A 2:4
 fp32 weight costs 4 + 1 bytes per kept value, 0.625 of dense (``ell`` needs 2 or 4
 bytes of column per value, 0.75 or 1.0); fp16 2 + 1, 0.75 of dense fp16; int8 1 + 1,
 as much as dense int8; int4 0.5 + 1, 1.5 times dense int4 (the places, not the
