@@ -91,7 +91,7 @@ QUANTIZED = ("int8", "int4-g128")
 ASSUMED = {("csr", "native"): ("csr", "blocked"), ("bsr", "native"): ("bsr", "blocked")}
 #: GPU timings (benchmarks/gpu.py run), and the kernel each of its formats ran.
 GPU_RESULTS = ROOT / "benchmarks" / "gpu_results.json"
-GPU_KERNELS = {"dense": "gpu_matmul", "ell": "gather", "nmell": "gather", "bell": "gather"}
+GPU_KERNELS = (("dense", "gpu_matmul"), ("ell", "gather"), ("nmell", "gather"), ("bell", "gather"), ("bell", "packed_blocks"))
 GPU_ASSUMED = {("channels", "gpu_matmul"): ("dense", "gpu_matmul")}
 
 
@@ -102,18 +102,22 @@ def gpu_coefficients(path: Path) -> tuple[dict[str, dict[str, dict]], dict]:
         unmeasured = {"fixed": 0.0, "per_value": 0.0, "per_row": 0.0, "per_block": 0.0, "unmeasured": True,
                       "reason": f"no GPU timings ({path.name}): run benchmarks/gpu.py on a GPU, then calibrate.py --gpu-only"}
         table: dict[str, dict[str, dict]] = {}
-        for fmt, kernel in [*GPU_KERNELS.items(), *GPU_ASSUMED]:
+        for fmt, kernel in [*GPU_KERNELS, *GPU_ASSUMED]:
             table.setdefault(fmt, {})[kernel] = dict(unmeasured)
         return table, {}
     data = json.loads(path.read_text())
     overhead = float(data["overhead_seconds"])
     table = {}
-    for fmt, kernel in GPU_KERNELS.items():
-        samples = [{"seconds": c["seconds"] - overhead, "total_seconds": c["seconds"], "stored": c["stored"],
-                    "computed_rows": c["rows"], "blocks": 1} for c in data["cases"] if c["format"] == fmt and c.get("as_scheduled", True)]
+    for fmt, kernel in GPU_KERNELS:
+        first = next(k for f, k in GPU_KERNELS if f == fmt)  # what a case that names no kernel ran
+        samples = [{"seconds": c["seconds"] - overhead, "total_seconds": c["seconds"], "stored": c["stored"], "bytes": c["storage_bytes"],
+                    "computed_rows": c["rows"], "blocks": 1}
+                   for c in data["cases"] if c["format"] == fmt and c.get("kernel", first) == kernel and c.get("as_scheduled", True)]
         if not samples:
-            raise SystemExit(f"{path} holds no timings of format '{fmt}'")
-        table.setdefault(fmt, {})[kernel] = {**fit(samples, ("fixed", "per_value", "per_row")), "measured_on": data["machine"]}
+            raise SystemExit(f"{path} holds no timings of format '{fmt}', kernel '{kernel}'")
+        # Weights in several precisions (float32, float16, int8) move different bytes per value.
+        terms = ("fixed", "per_value", "per_row") + (("per_byte",) if len({s["bytes"] / s["stored"] for s in samples}) > 1 else ())
+        table.setdefault(fmt, {})[kernel] = {**fit(samples, terms), "measured_on": data["machine"]}
     for (fmt, kernel), (source_fmt, source_kernel) in GPU_ASSUMED.items():
         table.setdefault(fmt, {})[kernel] = {**table[source_fmt][source_kernel], "assumed_from": f"{source_fmt}/{source_kernel}"}
     return table, data["machine"]

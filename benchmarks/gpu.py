@@ -3,17 +3,21 @@
     python benchmarks/gpu.py prepare DIR [--quick]   # here: compile (needs the compiler)
     python benchmarks/gpu.py run DIR OUT             # on the GPU machine: numpy and iree-base-runtime only
 
-``prepare`` builds one ``sparsile.matmul`` per (layer shape, variant, rows) with its
+``prepare`` builds one ``sparsile.matmul`` per (layer shape, variant, precision, rows) with its
 storage as function arguments (a variant is a pruning pattern and the storage it is
 held in: :data:`VARIANTS`; ``nmell`` for 2:4, ``bell``'s GEMV at one row and its
-gathered-blocks batch matmul at more), lowers it with the format's own lowering and
+gathered-blocks batch matmul at more; a precision is the weight's dtype or its
+quantization: :data:`PRECISIONS`), lowers it with the format's own lowering and
 compiles it with the ``cuda`` target's flags (weights as arguments: an 11008x4096
 fp32 weight is 180 MB, too big to carry as a constant). It also compiles a small
 pruned MLP in every format with ``sparsile.compile(target="cuda")`` and saves its
-inputs and torch's outputs. ``run`` regenerates the same weights from their seeds,
+inputs and torch's outputs. ``run`` regenerates the float32 weights from their seeds,
 packs them (:mod:`sparsile.passes.ell_storage`, numpy only), checks every kernel
 against a float64 product, times sparse and dense side by side with
 ``iree-benchmark-module``, and writes ``results.json`` plus a markdown table. The
+storage of the other precisions (float16, quantized, packed in 32-bit words for
+Vulkan) comes from the compiler's packing: ``prepare`` writes it beside the kernel,
+with the float64 product of the (dequantized) weight it is checked against. The
 dense and sparse runs of one cell are timed back to back; the cost of a call with no
 work (a 4-element add) is measured too and reported, not subtracted.
 """
@@ -50,6 +54,14 @@ VARIANTS = {
     "b16_90_c32": ("b16_90", "bell", False),
 }
 QUICK = (((512, 256),), (1, 3), ("dense", "u90", "2:4", "2:4_ell", "b16_90", "b16_90_c32"))
+#: Precisions besides float32 (a float16 weight, or a float32 one quantized), and the variants timed in them:
+#: every storage as schedule stores it, and dense, the baseline of the same precision.
+PRECISIONS = ("f16", "int8", "int4-g128")
+PRECISE_VARIANTS = ("dense", "u90", "2:4", "b16_90")
+#: IREE 3.13's generic Vulkan target compiles no dense 16- or 8-bit weight (its emulation of narrow storage
+#: leaves a vector.bitcast it cannot legalise; sparse storage holds such values in 32-bit words there):
+#: on Vulkan the other precisions are compared with dense float32.
+DENSE_ONLY_F32 = frozenset({"vulkan"})
 #: The pattern a kernel op of each pruning pattern carries.
 KERNEL_PATTERN = {"dense": "dense", "u50": "csr", "u70": "csr", "u90": "csr", "2:4": "2:4", "b16_90": "bsr16"}
 
@@ -113,7 +125,33 @@ def pack(weight: np.ndarray, variant: str, es, rows: int, target: str) -> tuple[
     return es.pack_blocks(weight, 16, params["width"], params["col_bits"]), params
 
 
+def activations(rows: int, width: int) -> np.ndarray:
+    """The seeded ``[rows, width]`` input every kernel is checked and timed with."""
+    return np.random.default_rng(7).standard_normal((rows, width), dtype=np.float32)
+
+
 # --- prepare (needs the compiler) -----------------------------------------------------------
+
+
+def _pack_precise(weight: np.ndarray, fmt_name: str, precision: str, pattern: str, rows: int, family: str):
+    """(storage, params, kernel, stored values, float32 weight it holds) of ``weight`` in ``precision``, as
+    ``schedule`` stores it in ``fmt_name`` (a float16 weight, or the float32 one quantized)."""
+    from sparsile.dialects.patterns import Pattern
+    from sparsile.passes.formats import get_format
+    from sparsile.passes.quantization import SCHEMES
+
+    fmt = get_format(fmt_name)
+    if precision == "f16":
+        weight = weight.astype(np.float16)
+    plan = fmt.plan(Pattern.parse(KERNEL_PATTERN[pattern]), weight, rows, family)
+    if plan is not None and precision in SCHEMES:
+        plan = fmt.quantized_plan(plan, SCHEMES[precision], weight.shape, rows, family)
+    if plan is None:
+        raise RuntimeError(f"{fmt_name} does not store {pattern} as {precision} on {family} at {rows} rows")
+    storage = fmt.pack(weight, plan.params)
+    return storage, plan.params, fmt.kernel(plan), fmt.stored_values(storage, plan.params), fmt.unpack(storage, plan.params, weight.shape)
+
+
 
 
 def _kernel_module(fmt: str, params: dict, storage: dict[str, np.ndarray], shape: tuple[int, int], rows: int, pattern: str,
@@ -122,7 +160,7 @@ def _kernel_module(fmt: str, params: dict, storage: dict[str, np.ndarray], shape
     from sparsile.passes.kernel_lowering import lower_kernels
     from sparsile.passes.kernel_ops import create
 
-    dtypes = {np.dtype(np.float32): ir.F32Type.get, np.dtype(np.int8): lambda: ir.IntegerType.get_signless(8),
+    dtypes = {np.dtype(np.float32): ir.F32Type.get, np.dtype(np.float16): ir.F16Type.get, np.dtype(np.int8): lambda: ir.IntegerType.get_signless(8),
               np.dtype(np.int16): lambda: ir.IntegerType.get_signless(16), np.dtype(np.int32): lambda: ir.IntegerType.get_signless(32)}
     with new_context(), ir.Location.unknown():
         module = ir.Module.create()
@@ -185,16 +223,26 @@ def prepare(out: Path, quick: bool, target: str) -> None:
             pattern, fmt, scheduled = VARIANTS[variant]
             seed = 1000 * si + list(KERNEL_PATTERN).index(pattern)  # one weight per pattern, whatever its storage
             weight = make_weight(shape, pattern, seed)
-            for rows in rows_list:
-                storage, params = pack(weight, variant, es, rows, family)
-                name = f"{shape[0]}x{shape[1]}_{variant.replace(':', '_')}_m{rows}"
-                start = time.perf_counter()
-                module = _kernel_module(fmt, params, storage, shape, rows, pattern, family)
-                (out / f"{name}.vmfb").write_bytes(_compile(module, target))
-                print(f"{name}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-                cases.append({"name": name, "shape": shape, "variant": variant, "pattern": pattern, "format": fmt, "as_scheduled": scheduled,
-                              "rows": rows, "seed": seed, "params": params, "stored": int(storage["values"].size),
-                              "storage_bytes": int(sum(a.nbytes for a in storage.values()))})
+            precise = variant in PRECISE_VARIANTS and not (variant == "dense" and family in DENSE_ONLY_F32)
+            for precision in ("f32", *(PRECISIONS if precise else ())):
+                for rows in rows_list:
+                    tag = "" if precision == "f32" else f"_{precision}"
+                    name = f"{shape[0]}x{shape[1]}_{variant.replace(':', '_')}{tag}_m{rows}"
+                    case: dict = {"name": name, "shape": shape, "variant": variant, "precision": precision, "pattern": pattern, "format": fmt,
+                                  "as_scheduled": scheduled, "rows": rows, "seed": seed}
+                    if precision == "f32":
+                        storage, params = pack(weight, variant, es, rows, family)
+                        stored = int(storage["values"].size)
+                    else:
+                        storage, params, case["kernel"], stored, dequantized = _pack_precise(weight, fmt, precision, pattern, rows, family)
+                        np.savez(out / f"{name}.npz", **storage)
+                        np.save(out / f"{name}_expected.npy", activations(rows, shape[1]).astype(np.float64) @ dequantized.astype(np.float64).T)
+                        case["storage_file"], case["expected_file"] = f"{name}.npz", f"{name}_expected.npy"
+                    start = time.perf_counter()
+                    module = _kernel_module(fmt, params, storage, shape, rows, pattern, family)
+                    (out / f"{name}.vmfb").write_bytes(_compile(module, target))
+                    print(f"{name}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+                    cases.append({**case, "params": params, "stored": stored, "storage_bytes": int(sum(a.nbytes for a in storage.values()))})
     (out / "overhead.vmfb").write_bytes(_compile(_OVERHEAD.encode(), target))
     artifacts = _artifacts(out, target)
     resolved = resolve_target(target)
@@ -252,19 +300,25 @@ def run(directory: Path, out: Path) -> None:
     results: list[dict] = []
     weights: dict[tuple, tuple] = {}
     for case in meta["cases"]:
-        key = (tuple(case["shape"]), case["variant"], case["seed"], json.dumps(case["params"], sort_keys=True))
-        if key not in weights:
-            weight = make_weight(key[0], case["pattern"], case["seed"])
-            storage, params = pack(weight, case["variant"], es, case["rows"], meta["family"])
-            if params != case["params"]:
-                raise SystemExit(f"{case['name']}: packed here with {params}, compiled with {case['params']}")
+        x = activations(case["rows"], case["shape"][1])
+        if "storage_file" in case:  # packed by prepare, with the product it must give
+            with np.load(directory / case["storage_file"]) as saved:
+                storage = {n: saved[n] for n in saved.files}
             paths = [_save(scratch / f"{case['name']}_{n}.npy", a) for n, a in storage.items()]
-            weights = {key: (weight, storage, paths)}
-        weight, storage, paths = weights[key]
-        x = np.random.default_rng(7).standard_normal((case["rows"], case["shape"][1]), dtype=np.float32)
+            want = np.load(directory / case["expected_file"])
+        else:
+            key = (tuple(case["shape"]), case["variant"], case["seed"], json.dumps(case["params"], sort_keys=True))
+            if key not in weights:
+                weight = make_weight(key[0], case["pattern"], case["seed"])
+                storage, params = pack(weight, case["variant"], es, case["rows"], meta["family"])
+                if params != case["params"]:
+                    raise SystemExit(f"{case['name']}: packed here with {params}, compiled with {case['params']}")
+                paths = [_save(scratch / f"{case['name']}_{n}.npy", a) for n, a in storage.items()]
+                weights = {key: (weight, storage, paths)}
+            weight, storage, paths = weights[key]
+            want = x.astype(np.float64) @ weight.astype(np.float64).T
         x_path = _save(scratch / "x.npy", x)
         got = _call(directory / f"{case['name']}.vmfb", [x, *storage.values()], driver)
-        want = x.astype(np.float64) @ weight.astype(np.float64).T
         error = float(np.max(np.abs(got - want)) / max(1.0, float(np.max(np.abs(want)))))
         seconds = _bench(directory / f"{case['name']}.vmfb", [x_path, *paths], driver)
         results.append({**case, "max_scaled_error": error, "seconds": seconds})
@@ -311,18 +365,30 @@ def _save(path: Path, array: np.ndarray) -> Path:
 
 
 def table(results: list[dict], overhead: float) -> str:
-    """Sparse / dense time per (shape, rows), with dense's time and the storage's bytes over dense's."""
-    dense = {(tuple(r["shape"]), r["rows"]): r for r in results if r["variant"] == "dense"}
+    """Sparse / dense time per (shape, rows, precision), dense in the same precision (with its time, and its time
+    over dense float32's; dense float32 itself where the precision has no dense run, marked ``f32``), and the
+    storage's bytes over dense's."""
+    dense = {(tuple(r["shape"]), r["rows"], r.get("precision", "f32")): r for r in results if r["variant"] == "dense"}
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in results) and v != "dense"]
     lines = [f"call with no work: {overhead * 1e6:.1f} us", "",
-             "| layer | M | dense us | " + " | ".join(f"{v} ({VARIANTS[v][1]})" for v in variants) + " |",
-             "|---|---|---|" + "---|" * len(variants)]
-    for (shape, rows), d in sorted(dense.items()):
+             "| layer | M | precision | dense us (of f32) | " + " | ".join(f"{v} ({VARIANTS[v][1]})" for v in variants) + " |",
+             "|---|---|---|---|" + "---|" * len(variants)]
+    cells_of = sorted({(tuple(r["shape"]), r["rows"], r.get("precision", "f32")) for r in results}, key=lambda c: (c[0], c[1], c[2] != "f32", c[2]))
+    for shape, rows, precision in cells_of:
+        d = dense.get((shape, rows, precision))
+        if d is None:
+            d = dense.get((shape, rows, "f32"))
+            if d is None:
+                continue
+            precision = f"{precision} (vs dense f32)"
         cells = []
         for v in variants:
-            r = next((r for r in results if tuple(r["shape"]) == shape and r["rows"] == rows and r["variant"] == v), None)
+            r = next((r for r in results if tuple(r["shape"]) == shape and r["rows"] == rows and r["variant"] == v
+                      and r.get("precision", "f32") == precision.split()[0]), None)
             cells.append("" if r is None else f"{r['seconds'] / d['seconds']:.2f} ({r['storage_bytes'] / d['storage_bytes']:.2f} B)")
-        lines.append(f"| {shape[0]}x{shape[1]} | {rows} | {d['seconds'] * 1e6:.1f} | " + " | ".join(cells) + " |")
+        f32 = dense.get((shape, rows, "f32"))
+        of_f32 = f" ({d['seconds'] / f32['seconds']:.2f})" if f32 is not None and d is not f32 else ""
+        lines.append(f"| {shape[0]}x{shape[1]} | {rows} | {precision} | {d['seconds'] * 1e6:.1f}{of_f32} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -58,11 +58,19 @@ def pack_rows(weight: np.ndarray, width: int, bits: int) -> dict[str, np.ndarray
     """``values [N, width]`` and ``cols [N, width]``: each row's nonzeros, by column, then empty slots."""
     nonzero = weight != 0
     # A stable sort on "is zero" puts each row's nonzero columns first, in column order.
-    order = np.argsort(~nonzero, axis=1, kind="stable")[:, :width]
-    kept = np.take_along_axis(nonzero, order, axis=1)
+    order = _first_slots(np.argsort(~nonzero, axis=1, kind="stable"), width)
+    kept = np.take_along_axis(nonzero, order, axis=1) & (np.arange(width) < weight.shape[1])
     values = np.where(kept, np.take_along_axis(weight, order, axis=1), 0).astype(weight.dtype)
     cols = np.where(kept, order, 0)
     return {"values": np.ascontiguousarray(values), "cols": column_array(cols, bits)}
+
+
+def _first_slots(order: np.ndarray, width: int) -> np.ndarray:
+    """The first ``width`` columns of ``order``, padded with column 0 where a row has fewer (empty slots)."""
+    rows, available = order.shape
+    if width <= available:
+        return order[:, :width]
+    return np.concatenate([order, np.zeros((rows, width - available), order.dtype)], axis=1)
 
 
 def unpack_rows(values: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -94,8 +102,8 @@ def pack_blocks(weight: np.ndarray, block: int, width: int, bits: int) -> dict[s
     nb = rows // block
     blocks = weight.reshape(nb, block, cols // block, block).transpose(0, 2, 1, 3)  # [NB, KB, r, c]
     occupied = _occupied(weight, block)
-    order = np.argsort(~occupied, axis=1, kind="stable")[:, :width]
-    kept = np.take_along_axis(occupied, order, axis=1)
+    order = _first_slots(np.argsort(~occupied, axis=1, kind="stable"), width)
+    kept = np.take_along_axis(occupied, order, axis=1) & (np.arange(width) < occupied.shape[1])
     chosen = np.take_along_axis(blocks, order[:, :, None, None], axis=1) * kept[:, :, None, None]  # [NB, W, r, c]
     values = chosen.transpose(0, 2, 1, 3).reshape(nb, block, width * block)
     columns = (np.where(kept, order, 0)[:, :, None] * block + np.arange(block)).reshape(nb, width * block)

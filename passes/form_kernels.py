@@ -99,17 +99,16 @@ def _records_to_consumers(uses: list[WeightUse]) -> None:
 def _record_tied(uses: list[WeightUse]) -> None:
     """Record the bytes of a weight that other ops keep reading dense (a tied embedding's gather).
 
-    The kernel's storage replaces the weight for the contractions ``uses`` only: the dense
-    constant stays in the artifact for its other readers, and the report counts it.
+    The kernel's storage replaces the weight for the contraction only: the dense constant
+    stays in the artifact for its other readers, and the report counts it. The kernels'
+    own readers are the convert of a sparse weight, or each use's first op for a dense one.
     """
-    constant = uses[0].constant
-    convert = uses[0].convert
-    ours = [convert] if convert is not None else [u.first_user for u in uses]
-    readers = [u.owner for u in constant.results[0].uses]
-    if any(not any((r.operation if hasattr(r, "operation") else r) == mine for mine in ours) for r in readers):
-        array = constant_array(constant)
+    own = [use.convert if use.convert is not None else use.first_user for use in uses]
+    readers = [u.owner for u in uses[0].constant.results[0].uses]
+    if any(all((r.operation if hasattr(r, "operation") else r) != o for o in own) for r in readers):
+        array = constant_array(uses[0].constant)
         if array is not None:
-            sparsity_attr.update(constant, tied_dense_bytes=int(array.nbytes))
+            sparsity_attr.update(uses[0].constant, tied_dense_bytes=int(array.nbytes))
 
 
 def _out_in_storage(use: WeightUse) -> ir.Value:

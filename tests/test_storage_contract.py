@@ -113,6 +113,85 @@ def test_the_verifier_accepts_what_schedule_packs():
         assert module.operation.verify()
 
 
+#: The precisions GPU storage holds besides float32: (weight dtype, quantization, bits per stored value).
+PRECISIONS = [("f16", None, 16), ("bf16", None, 16), ("f32", "int8", 8), ("f32", "int4-g128", 4)]
+GPU_CASES = [case for case in CASES if case[0] not in ("channels", "dense")]
+
+
+def _dtype(name: str) -> np.dtype:
+    import ml_dtypes
+
+    return np.dtype({"f32": np.float32, "f16": np.float16, "bf16": ml_dtypes.bfloat16}[name])
+
+
+def _gpu_plans(pattern: Pattern, weight: np.ndarray, quant: str | None):
+    """(format, family, rows, plan) of every GPU storage format planning ``weight`` (quantized with ``quant``)."""
+    from sparsile.passes.quantization import SCHEMES
+
+    for fmt in (f for f in all_formats() if f.name in ("ell", "nmell", "bell") and f.holds(pattern)):
+        for family in ("gpu", "vulkan"):
+            for rows in (1, 3):
+                plan = fmt.plan(pattern, weight, rows, family)
+                if plan is not None and quant:
+                    plan = fmt.quantized_plan(plan, SCHEMES[quant], weight.shape, rows, family)
+                if plan is not None:
+                    yield fmt, family, rows, plan
+
+
+@pytest.mark.parametrize("dtype,quant,bits", PRECISIONS, ids=[q or d for d, q, _ in PRECISIONS])
+@pytest.mark.parametrize("text,shape", GPU_CASES, ids=[f"{p}-{s[0]}x{s[1]}" for p, s in GPU_CASES])
+def test_gpu_storage_holds_every_precision(text, shape, dtype, quant, bits):
+    """ell, nmell and bell keep half-precision values in 16 bits and quantized ones in 8 or 4 (in 32-bit
+    words on Vulkan); unpacking gives back the weight exactly (quantized: the scheme's dequantized weight)."""
+    from sparsile.passes.quantization import SCHEMES, quantize
+
+    pattern = Pattern.parse(text)
+    weight = planted(pattern, shape, seed=len(text) + shape[0]).astype(_dtype(dtype))
+    expected = quantize(weight, SCHEMES[quant]).dequantized() if quant else weight
+    plans = 0
+    for fmt, family, rows, plan in _gpu_plans(pattern, weight, quant):
+        plans += 1
+        where = f"{fmt.name} on {family} at {rows} rows"
+        storage = fmt.pack(weight, plan.params)
+        assert list(storage) == list(fmt.storage_names(plan.params)), where
+        unpacked = fmt.unpack(storage, plan.params, shape)
+        assert unpacked.dtype == expected.dtype, where
+        np.testing.assert_array_equal(unpacked, expected, err_msg=where)
+        assert fmt.content_problem(storage, plan.params, shape) is None, where
+        assert storage["values"].nbytes * 8 == fmt.stored_values(storage, plan.params) * bits, where
+        assert storage["values"].dtype == (np.int32 if family == "vulkan" else np.int8 if quant else weight.dtype), where
+        if quant:
+            groups = -(-shape[1] // 128)
+            assert storage["scales"].shape == ((shape[0], groups) if quant == "int4-g128" else (shape[0],)), where
+    assert plans, f"no GPU format stores {text} {shape} as {quant or dtype}"
+
+
+def test_the_verifier_accepts_every_gpu_precision():
+    """A kernel op holding what the GPU formats pack in every precision verifies."""
+    from sparsile.mlir import func
+    from sparsile.passes.ir_build import constant
+    from sparsile.passes.kernel_ops import create
+
+    with new_context(), ir.Location.unknown():
+        module = ir.Module.create()
+        built = 0
+        for text, shape in GPU_CASES:
+            pattern = Pattern.parse(text)
+            for dtype, quant, _ in PRECISIONS:
+                weight = planted(pattern, shape, seed=5).astype(_dtype(dtype))
+                for fmt, _, rows, plan in _gpu_plans(pattern, weight, quant):
+                    f32 = ir.F32Type.get()
+                    with ir.InsertionPoint(module.body):
+                        f = func.FuncOp(f"k{built}", ir.FunctionType.get([ir.RankedTensorType.get([rows, shape[1]], f32)], []))
+                    with ir.InsertionPoint(f.add_entry_block()):
+                        storage = {name: constant(array) for name, array in fmt.pack(weight, plan.params).items()}
+                        create(fmt.name, storage, input=f.arguments[0], result_type=ir.RankedTensorType.get([rows, shape[0]], f32),
+                               shape=shape, pattern=pattern, layer="w", params=plan.params, tiles=plan.tiles)
+                        func.ReturnOp([])
+                    built += 1
+        assert built and module.operation.verify()
+
+
 class FourWays(torch.nn.Module):
     """One layer per storage: unstructured, 2:4, blocks, kept channels (the last, so nothing compacts it away)."""
 

@@ -153,3 +153,51 @@ func.func @nmell_position_type(%x: tensor<2x8xf32>) -> tensor<2x1xf32> {
   %y = "sparsile.matmul"(%x, %v, %p) {format = "nmell", pattern = "2:4", params = {n = 2 : i64, m = 4 : i64}, tiles = {}, out_features = 1 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<1x4xf32>, tensor<1x4xi32>) -> tensor<2x1xf32>
   return %y : tensor<2x1xf32>
 }
+
+// -----
+
+// int4 ELL values are stored two slots per byte: a row of an odd number of slots is refused.
+func.func @int4_odd_width(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
+  %v = arith.constant dense<[[1, 2], [3, 4]]> : tensor<2x2xi8>
+  %c = arith.constant dense<[[0, 1, 2], [3, 4, 5]]> : tensor<2x3xi16>
+  %s = arith.constant dense<[[1.0], [1.0]]> : tensor<2x1xf32>
+  // expected-error @+1 {{'sparsile.matmul' with format 'ell': 2 slots share a stored element: the slots per row (3) must be a multiple of 2}}
+  %y = "sparsile.matmul"(%x, %v, %c, %s) {format = "ell", pattern = "csr", params = {width = 3 : i64, col_bits = 16 : i64, quant = "int4-g128"}, tiles = {}, out_features = 2 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<2x2xi8>, tensor<2x3xi16>, tensor<2x1xf32>) -> tensor<2x2xf32>
+  return %y : tensor<2x2xf32>
+}
+
+// -----
+
+// Quantized values are integers: float values under quant = "int8" are refused.
+func.func @int8_as_floats(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
+  %v = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
+  %c = arith.constant dense<[[0, 1], [3, 4]]> : tensor<2x2xi16>
+  %s = arith.constant dense<[1.0, 1.0]> : tensor<2xf32>
+  // expected-error @+1 {{'sparsile.matmul' storage 'values' must hold i8, not f32}}
+  %y = "sparsile.matmul"(%x, %v, %c, %s) {format = "ell", pattern = "csr", params = {width = 2 : i64, col_bits = 16 : i64, quant = "int8"}, tiles = {}, out_features = 2 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<2x2xf32>, tensor<2x2xi16>, tensor<2xf32>) -> tensor<2x2xf32>
+  return %y : tensor<2x2xf32>
+}
+
+// -----
+
+// int4 scales are one per row and group of 128 input columns.
+func.func @int4_row_scales(%x: tensor<4x8xf32>) -> tensor<4x4xf32> {
+  %v = arith.constant dense<[[[1], [2]], [[3], [4]]]> : tensor<2x2x1xi8>
+  %c = arith.constant dense<[[0, 1], [2, 3]]> : tensor<2x2xi16>
+  %s = arith.constant dense<[1.0, 1.0, 1.0, 1.0]> : tensor<4xf32>
+  // expected-error @+1 {{'sparsile.matmul' storage 'scales' must be [4, 1], got [4]}}
+  %y = "sparsile.matmul"(%x, %v, %c, %s) {format = "bell", pattern = "bsr2", params = {block = 2 : i64, width = 1 : i64, col_bits = 16 : i64, quant = "int4-g128"}, tiles = {}, out_features = 4 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<4x8xf32>, tensor<2x2x1xi8>, tensor<2x2xi16>, tensor<4xf32>) -> tensor<4x4xf32>
+  return %y : tensor<4x4xf32>
+}
+
+// -----
+
+// 32-bit words hold what the quantization says: int8 values cannot be float16 words.
+func.func @words_of_another_type(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
+  %v = arith.constant dense<[[1, 2], [3, 4]]> : tensor<2x2xi32>
+  %p = arith.constant dense<[[0, 1, 0, 1], [2, 3, 2, 3]]> : tensor<2x4xi8>
+  %s = arith.constant dense<[1.0, 1.0]> : tensor<2xf32>
+  // expected-error @+1 {{'sparsile.matmul' with format 'nmell': word_values 'f16' does not hold int8 values}}
+  %y = "sparsile.matmul"(%x, %v, %p, %s) {format = "nmell", pattern = "2:4", params = {n = 2 : i64, m = 4 : i64, quant = "int8", word_values = "f16"}, tiles = {}, out_features = 2 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<2x2xi32>, tensor<2x4xi8>, tensor<2xf32>) -> tensor<2x2xf32>
+  return %y : tensor<2x2xf32>
+}
