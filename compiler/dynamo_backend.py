@@ -126,31 +126,28 @@ class _Compiled:
     def _compile_dynamic(self, args: Sequence[Any]) -> Any:
         """One artifact for every size the graph's symbolic ranges allow: the graph traced on fake
         inputs whose symbolic dimensions (and only those) are dynamic, imported with their bounds."""
-        from .api import compile as sparsile_compile
         from .importer import FrozenGraph
 
         assert self._dynamic is not None
         graph, tensor_positions = self._dynamic.trace(self._graph, args, set(self._frozen))
         frozen = {tensor_positions.index(i): (self._names[i], self._frozen[i]) for i in self._frozen}
-        try:
-            return sparsile_compile(FrozenGraph(graph, frozen, 0, self._dynamic.bounds(args, self._user)), **self._options)
-        except SparsileError as err:
-            op = getattr(err, "op", None)
-            what = f"operator '{op}' is not supported" if op else " ".join(str(err).splitlines()[:2])
-            _warn_once(f"fallback:{op or what}", f"sparsile: {what}; this graph runs eagerly")
-            self._eager = self._graph
-            return None
+        return self._compile_graph(FrozenGraph(graph, frozen, 0, self._dynamic.bounds(args, self._user)))
 
     @torch._dynamo.disable
     def _compile(self, args: Sequence[Any]) -> Any:
-        from .api import compile as sparsile_compile
         from .importer import FrozenGraph
 
         graph = _specialise(self._graph, args)
         tensor_positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
         frozen = {tensor_positions.index(i): (self._names[i], self._frozen[i]) for i in self._frozen}
+        return self._compile_graph(FrozenGraph(graph, frozen, 0))
+
+    def _compile_graph(self, graph: Any) -> Any:
+        """Compile a frozen graph; an unsupported operator or a compile error runs the graph eagerly from now on."""
+        from .api import compile as sparsile_compile
+
         try:
-            return sparsile_compile(FrozenGraph(graph, frozen, 0), **self._options)
+            return sparsile_compile(graph, **self._options)
         except SparsileError as err:
             op = getattr(err, "op", None)
             what = f"operator '{op}' is not supported" if op else " ".join(str(err).splitlines()[:2])

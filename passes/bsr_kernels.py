@@ -44,6 +44,18 @@ def _signature(n: int, nb: int, block: int, value_type: ir.Type) -> list[ir.Type
     ]
 
 
+def _block_row_range(wg: ir.Value, block_rows: int, total: int) -> scf.ForOp:
+    """The loop over a workgroup's ``block_rows`` block rows (of ``total``), at the current insertion point."""
+    first = arith.MulIOp(wg, _index(block_rows)).result
+    last = arith.MinUIOp(arith.AddIOp(first, _index(block_rows)).result, _index(total)).result
+    return scf.ForOp(first, last, _index(1))
+
+
+def _blocks_of(offsets: ir.Value, br: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """The range of block indices of block row ``br``."""
+    return _index_of(offsets, br), _index_of(offsets, arith.AddIOp(br, _index(1)).result)
+
+
 def bsr_gemv_kernel(name: str, *, n: int, k: int, nb: int, block: int, value_type: ir.Type, block_rows: int) -> func.FuncOp:
     """One input row: ``y [n] = W x``; arguments: workgroup id, ``x [k]``, the BSR storage, ``y [n]``."""
     f32, index = ir.F32Type.get(), ir.IndexType.get()
@@ -57,13 +69,10 @@ def bsr_gemv_kernel(name: str, *, n: int, k: int, nb: int, block: int, value_typ
     wg, x, values, block_cols, offsets, y = entry.arguments
     chains = 4
     with ir.InsertionPoint(entry):
-        first = arith.MulIOp(wg, _index(block_rows)).result
-        last = arith.MinUIOp(arith.AddIOp(first, _index(block_rows)).result, _index(total)).result
-        rows_loop = scf.ForOp(first, last, _index(1))
+        rows_loop = _block_row_range(wg, block_rows, total)
         with ir.InsertionPoint(rows_loop.body):
             br = rows_loop.induction_variable
-            start = _index_of(offsets, br)
-            end = _index_of(offsets, arith.AddIOp(br, _index(1)).result)
+            start, end = _blocks_of(offsets, br)
             blocks = scf.ForOp(start, end, _index(1), [_zero(block)] * chains)
             with ir.InsertionPoint(blocks.body):
                 blk = blocks.induction_variable
@@ -105,13 +114,10 @@ def bsr_blocked_kernel(name: str, *, n: int, k: int, nb: int, block: int, value_
     wg_rows, wg_block, xt, values, block_cols, offsets, yt = entry.arguments
     tile = min(block, TILE_ROWS)
     with ir.InsertionPoint(entry):
-        first = arith.MulIOp(wg_rows, _index(block_rows)).result
-        last = arith.MinUIOp(arith.AddIOp(first, _index(block_rows)).result, _index(total)).result
-        rows_loop = scf.ForOp(first, last, _index(1))
+        rows_loop = _block_row_range(wg_rows, block_rows, total)
         with ir.InsertionPoint(rows_loop.body):
             br = rows_loop.induction_variable
-            start = _index_of(offsets, br)
-            end = _index_of(offsets, arith.AddIOp(br, _index(1)).result)
+            start, end = _blocks_of(offsets, br)
             for row0 in range(0, block, tile):  # register tiles of the block row's output rows
                 blocks = scf.ForOp(start, end, _index(1), [_zero(lanes)] * tile)
                 with ir.InsertionPoint(blocks.body):
