@@ -14,10 +14,7 @@ from ..mlir import arith, ir, linalg, tensor
 from .dispatch_markers import dispatch, module_of, unique_symbol
 from .ir_build import elementwise, matmul, transpose, zeros
 from .kernel_values import LANES, Quantization
-from .row_kernels import RowKernel, row_kernel
-
-#: The most activation rows the row kernel takes.
-MAX_ROWS = 8
+from .row_kernels import MAX_ROWS, RowKernel, row_kernel
 
 
 def padded_to_tiles(k: int) -> int:

@@ -34,6 +34,13 @@ TILES_PER_WORD = 4
 WORD_COLUMNS = LANES * TILES_PER_WORD
 #: Independent accumulators wanted in flight per output row (FMA latency x throughput).
 ACCUMULATORS = 4
+#: The most activation rows the row kernel takes (one accumulator, or more, per row in registers).
+MAX_ROWS = 8
+
+
+def workgroup_rows(n: int) -> int:
+    """Output rows per workgroup for ``n`` outputs: enough workgroups to spread over the cores, few enough to amortise each."""
+    return 64 if n >= 4096 else 32 if n >= 512 else 16
 
 
 @dataclass(frozen=True)

@@ -32,24 +32,15 @@ from ..epilogue_ir import kernel_epilogue
 from ..ir_build import zeros
 from ..kernel_values import FLOAT, FLOAT_STORAGE, LANES, Quantization, as_float32, is_float_storage
 from ..quantization import dequantize, pack_nibbles, quantize, scheme, scheme_name, unpack_nibbles
-from ..row_kernels import WORD_COLUMNS, RowKernel, row_kernel
+from ..row_kernels import MAX_ROWS, WORD_COLUMNS, RowKernel, row_kernel, workgroup_rows
 from .base import Plan, StorageFormat
 
 if TYPE_CHECKING:
     from ..kernel_ops import Kernel
 
-#: The most activation rows the row kernel takes: beyond it the weight is streamed by kernels that block rows.
-MAX_ROWS = 8
-
-
 def padded_columns(k: int) -> int:
     """``k`` rounded up to whole 64-bit mask words."""
     return -(-k // WORD_COLUMNS) * WORD_COLUMNS
-
-
-def workgroup_rows(n: int) -> int:
-    """Output rows per workgroup: enough workgroups to spread over the cores, few enough to amortise each."""
-    return 64 if n >= 4096 else 32 if n >= 512 else 16
 
 
 def pack_masks(mask: np.ndarray, kp: int) -> np.ndarray:

@@ -26,7 +26,8 @@ from ..ir_build import matmul, transpose
 from ..kernel_values import Quantization, as_float32
 from ..quantization import dequantize as dequantize_array
 from ..quantization import pack_nibbles, quantize, scheme, scheme_name, unpack_nibbles
-from ..quantized_products import MAX_ROWS, dequantized, pad_columns, padded_to_tiles, quantized_product
+from ..quantized_products import dequantized, pad_columns, padded_to_tiles, quantized_product
+from ..row_kernels import MAX_ROWS, workgroup_rows
 from .base import GPU_FAMILIES, TARGET_FAMILIES, Plan, StorageFormat
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class DenseFormat(StorageFormat):
         if target in GPU_FAMILIES:
             return Plan(params, kernel="gpu_matmul")
         if rows <= MAX_ROWS:
-            return Plan(params, {"rows": _workgroup_rows(weight_shape[0])}, kernel="rows")
+            return Plan(params, {"rows": workgroup_rows(weight_shape[0])}, kernel="rows")
         return Plan(params, kernel="dequant")
 
     def storage_names(self, params: dict[str, Any]) -> tuple[str, ...]:
@@ -113,10 +114,6 @@ class DenseFormat(StorageFormat):
 
     def describe(self, params: dict[str, Any]) -> str:
         return f"{params['quant']}, {params.get('kp')} padded columns" if params.get("quant") else "dense"
-
-
-def _workgroup_rows(n: int) -> int:
-    return 64 if n >= 4096 else 32 if n >= 512 else 16
 
 
 def quantized_dense_product(kernel: Kernel, target: str) -> ir.Value:
