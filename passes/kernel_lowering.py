@@ -62,8 +62,6 @@ def _lower(kernel: Kernel, target: str, reference: bool) -> bool:
 
 def _lower_buckets(kernel: Kernel, target: str) -> ir.Value:
     """A dynamic-row kernel as a switch over static lowerings at its bucket row counts (see the module doc)."""
-    from .schedule import plan_at
-
     counts = [int(c) for c in str(kernel.tiles["buckets"]).split(",")]
     fmt = kernel.format
     weight = kernel.dense_weight()
@@ -82,7 +80,7 @@ def _lower_buckets(kernel: Kernel, target: str) -> ir.Value:
     widest = ir.RankedTensorType.get([counts[-1], n], f32)
 
     def product(count: int) -> ir.Value:
-        plan = plan_at(fmt, kernel.pattern, weight, count, target, quant)
+        plan = fmt.plan_stored(kernel.pattern, weight, count, target, quant)
         plan = fmt.replan(plan, kernel.params, kernel.shape) if plan is not None else None
         if plan is None:
             raise ValueError(f"its storage has no plan at {count} rows")

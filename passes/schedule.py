@@ -16,7 +16,6 @@ from .formats.base import TARGET_FAMILIES, Plan, StorageFormat
 from .ir_build import constant
 from .ir_query import walk_ops
 from .kernel_ops import Kernel, is_kernel, rebuild
-from .kernel_values import Quantization
 from .pass_base import Pass
 from .quantization import SCHEMES
 from .row_bounds import buckets
@@ -248,7 +247,7 @@ class Schedule(Pass):
         if not fmt.requires <= set(self.features):
             return None
         quant = SCHEMES[self.quantize] if self.quantize else None
-        plans = [plan_at(fmt, pattern, weight, rows, self.target, quant) for rows in counts]
+        plans = [fmt.plan_stored(pattern, weight, rows, self.target, quant) for rows in counts]
         main = plans[-1]
         if main is None:
             return None
@@ -260,14 +259,6 @@ class Schedule(Pass):
             shared.append(replanned)
         storage = fmt.pack(weight, main.params)
         return _Candidate(fmt, main, storage, tuple((rows, plan, fmt.seconds(storage, plan)) for rows, plan in zip(counts, shared)))
-
-
-def plan_at(fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, rows: int, target: str, quant: Quantization | None) -> Plan | None:
-    """``fmt``'s plan for ``weight`` at ``rows`` rows on ``target`` (quantized with ``quant``), or None."""
-    plan = fmt.plan(pattern, weight, rows, target)
-    if plan is not None and quant is not None:
-        plan = fmt.quantized_plan(plan, quant, weight.shape, rows, target)
-    return plan
 
 
 def _rows(bounds: tuple[int, int], counts: list[int]) -> str:

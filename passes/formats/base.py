@@ -85,6 +85,13 @@ class StorageFormat:
         """Parameters and tiles for ``weight`` at ``rows`` input rows on ``target``; None if it cannot run there."""
         raise NotImplementedError
 
+    def plan_stored(self, pattern: Pattern, weight: np.ndarray, rows: int, target: str, quant: Quantization | None) -> Plan | None:
+        """:meth:`plan`, then :meth:`quantized_plan` when the values are stored quantized with ``quant``."""
+        plan = self.plan(pattern, weight, rows, target)
+        if plan is not None and quant is not None:
+            plan = self.quantized_plan(plan, quant, weight.shape, rows, target)
+        return plan
+
     def quantized_plan(self, plan: Plan, quant: Quantization, weight_shape: tuple[int, int], rows: int, target: str) -> Plan | None:
         """``plan`` with the weight's values stored quantized with ``quant``; None where the format cannot.
 
