@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..mlir import ir
+from .conv_lowering import conv_epilogue, dense_conv
 from .formats.dense import dense_matmul
 from .ir_build import constant
 from .ir_query import walk_ops
@@ -21,7 +22,7 @@ def _lower(kernel: Kernel, target: str, reference: bool) -> bool:
     op = kernel.op
     where = f"'{op.name}' of layer '{kernel.layer}'"
     rank = ir.RankedTensorType(kernel.input.type).rank
-    if rank != 2:
+    if rank != 2 and kernel.conv is None:
         op.location.emit_error(f"{where}: a rank-{rank} input is not lowered yet (kernels take [rows, features])")
         return False
     fmt = kernel.format
@@ -38,7 +39,12 @@ def _lower(kernel: Kernel, target: str, reference: bool) -> bool:
                 weight = kernel.dense_weight()
                 if weight is None:
                     raise ValueError("the storage is not constant")
-                result = dense_matmul(kernel, constant(weight))
+                if kernel.conv is not None:
+                    result = conv_epilogue(kernel, dense_conv(kernel.input, constant(weight), kernel.conv))
+                else:
+                    result = dense_matmul(kernel, constant(weight))
+            elif kernel.conv is not None:
+                result = fmt.lower_conv(kernel, target)
             else:
                 result = fmt.lower(kernel, target)
     except ValueError as err:

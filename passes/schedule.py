@@ -10,6 +10,7 @@ import numpy as np
 from ..dialects.patterns import Pattern, PatternKind
 from ..mlir import ir
 from . import sparsity_attr
+from .conv_geometry import ConvGeometry
 from .cost_model import MARGIN, at_rows, coefficients, crossover_rows, relative_error
 from .formats import all_formats
 from .formats.base import TARGET_FAMILIES, Plan, StorageFormat
@@ -43,9 +44,10 @@ class _Candidate:
 class Schedule(Pass):
     """Choose, per kernel op, how its weight is stored and tiled on ``target``, and pack it.
 
-    Matches every ``sparsile.matmul``. The candidates are the storage formats that hold
-    the kernel's pattern and have a plan for the target family (``cpu``, ``gpu``,
-    ``vulkan``, ``native``) at the op's input rows; each is packed and its time
+    Matches every ``sparsile.matmul`` and ``sparsile.conv``. The candidates are the storage
+    formats that hold the kernel's pattern and have a plan for the target family (``cpu``,
+    ``gpu``, ``vulkan``, ``native``) at the op's input rows (for a convolution: a conv plan
+    for its input and window, never quantized); each is packed and its time
     predicted with the format's cost (:mod:`sparsile.passes.cost_model`). The fastest
     sparse candidate is kept when it is predicted at least ``margin`` x faster than
     ``dense`` storage (tightened to ``1 - e`` when its kernel's fit has a median relative
@@ -103,7 +105,13 @@ class Schedule(Pass):
             # MLIR's sparsifier multiplies one element type: the native kernels hold float32 values.
             weight = weight.astype(np.float32)
         pattern, rows = kernel.pattern, kernel.rows
-        candidates = [c for c in (self._candidate(fmt, pattern, weight, rows) for fmt in all_formats()) if c is not None]
+        conv = kernel.conv
+        if conv is not None:
+            input_shape = tuple(ir.RankedTensorType(kernel.input.type).shape)
+            found = (self._conv_candidate(fmt, pattern, weight, conv, input_shape) for fmt in all_formats())
+        else:
+            found = (self._candidate(fmt, pattern, weight, rows) for fmt in all_formats())
+        candidates = [c for c in found if c is not None]
         dense = next(c for c in candidates if c.fmt.name == "dense")
         sparse = [c for c in candidates if c.fmt.name != "dense"]
         predicted = dense.measured and all(c.measured for c in sparse)
@@ -122,6 +130,8 @@ class Schedule(Pass):
         elif sparse:
             best = sparse[0]
             fallback = f"predicted {best.at(rows) * 1e6:.3g} us as {best.fmt.name} vs {dense.at(rows) * 1e6:.3g} us dense at {rows} rows"
+        elif pattern.is_sparse and conv is not None:
+            fallback = f"no storage format for {pattern} convolutions runs on target {self.target}"
         elif pattern.is_sparse:
             fallback = f"no storage format for {pattern} runs on target {self.target} at {rows} rows"
         decision: dict[str, Any] = {
@@ -161,6 +171,17 @@ class Schedule(Pass):
         plan = fmt.plan(pattern, weight, rows, self.target)
         if plan is not None and self.quantize:
             plan = fmt.quantized_plan(plan, SCHEMES[self.quantize], weight.shape, rows, self.target)
+        if plan is None:
+            return None
+        storage = fmt.pack(weight, plan.params)
+        return _Candidate(fmt, plan, storage, fmt.seconds(storage, plan))
+
+    def _conv_candidate(self, fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, conv: ConvGeometry,
+                        input_shape: tuple[int, ...]) -> _Candidate | None:
+        """``fmt`` storing a conv filter (never quantized: the quantized kernels are matmuls)."""
+        if not fmt.holds(pattern) or (self.formats and fmt.name not in self.formats and fmt.name != "dense"):
+            return None
+        plan = fmt.plan_conv(pattern, weight, conv, input_shape, self.target)
         if plan is None:
             return None
         storage = fmt.pack(weight, plan.params)
