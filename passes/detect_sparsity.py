@@ -10,6 +10,7 @@ from ..dialects.encodings import encoded_type
 from ..dialects.patterns import Pattern, PatternKind
 from ..mlir import ir, sparse_tensor
 from . import sparsity_attr
+from .linalg_convs import output_positions
 from .pass_base import Pass
 from .pattern_detection import check_requested, choose_pattern, describe
 from .weight_stats import SparsityStats, measure
@@ -24,8 +25,9 @@ class DetectSparsity(Pass):
 
     Matches every 2-D constant weight of a contraction (``linalg.matmul``,
     ``linalg.batch_matmul`` or a multiply-accumulate ``linalg.generic``, through
-    transposes, broadcasts and unit reshapes) and every ``linalg.conv_2d_nchw_fchw``
-    filter; the consumer's indexing maps say which axis of the weight is summed over,
+    transposes, broadcasts and unit reshapes) and every 2-D convolution's filter (read
+    as ``[F, C*KH*KW]``; NCHW, NHWC, grouped and depthwise, a grouped one's filter only
+    recorded: it stays dense, with the reason); the consumer's indexing maps say which axis of the weight is summed over,
     so ``[out, in]`` and ``[in, out]`` weights alike are read as ``[out, reduction]``.
     Measures density, N:M conformity along the reduction dimension (1:4, 2:8, 2:4, 4:8),
     block structure (4, 8, 16, 32), constant fan-in and empty output rows / input
@@ -119,6 +121,11 @@ class DetectSparsity(Pass):
                 return False
         record = weight_record(use, stats, pattern, describe(stats, detected), source)
         record["order"] = order  # program order of the weight's first use, for reports
+        if pattern.is_sparse and use.groups > 1:
+            record.update(format="dense", fallback=grouped_reason(use.groups, use.channel_group, stats.shape[1]),
+                          stored_bytes=int(matrix.nbytes))
+            sparsity_attr.write(use.constant, record)
+            return True
         sparsity_attr.write(use.constant, record)
         if pattern.is_sparse:
             self._convert(use, pattern, stats.zero_rows == 0 and stats.zero_cols > 0, uses)
@@ -163,6 +170,11 @@ def _batch_rows(use: WeightUse) -> int:
     """How many input rows meet the weight per call (the rows of a contraction, N*H*W of a conv output)."""
     if use.contraction is not None:
         return use.contraction.rows
-    result = ir.RankedTensorType(use.consumer.results[0].type).shape
-    return int(result[0] * result[2] * result[3])
+    return output_positions(use.consumer)
+
+
+def grouped_reason(groups: int, taps: int, columns: int) -> str:
+    """Why a grouped convolution's filter stays dense whatever its zeros."""
+    kind = f"depthwise convolution ({groups} channels of {taps} weights)" if columns == taps else f"grouped convolution ({groups} groups)"
+    return f"{kind}: the sparse convolution kernels read every input channel for every filter, so it stays dense"
 
