@@ -17,11 +17,11 @@ defined in Python (IRDL) and prints in generic form; its verifier checks the sha
 and asks the storage format to check the storage.
 
 ``sparsile.conv`` is the same kernel for a 2-D convolution in NCHW layout: ``input`` is
-``[N, C, H, W]`` (already padded), the weight is the filter ``[F, C, KH, KW]`` seen as the
-``[F, C*KH*KW]`` matrix its storage holds (``out_features = F``, ``in_features =
-C*KH*KW``), ``window``, ``strides`` and ``dilations`` are ``[KH, KW]``, ``[SH, SW]`` and
-``[DH, DW]``, the result is ``[N, F, OH, OW]``, and the epilogue's bias runs along the
-channels (dimension 1).
+``[N, C, H, W]`` (already padded), the weight is the filter ``[F, C/G, KH, KW]`` seen as the
+``[F, C/G*KH*KW]`` matrix its storage holds (``out_features = F``, ``in_features =
+C/G*KH*KW``), ``window``, ``strides`` and ``dilations`` are ``[KH, KW]``, ``[SH, SW]`` and
+``[DH, DW]``, ``groups`` is ``G`` (each filter reads the input channels of its group), the
+result is ``[N, F, OH, OW]``, and the epilogue's bias runs along the channels (dimension 1).
 """
 
 # No "from __future__ import annotations": the ext dialect builder reads real type hints.
@@ -146,6 +146,7 @@ class ConvOp(Sparsile.Operation, name="conv", traits=[Pure]):  # type: ignore[ca
     window: ir.ArrayAttr
     strides: ir.ArrayAttr
     dilations: ir.ArrayAttr
+    groups: ir.IntegerAttr
     out: Result[ir.RankedTensorType] = result()
     aux0: Operand[ir.RankedTensorType] | None = None
     aux1: Operand[ir.RankedTensorType] | None = None
@@ -163,9 +164,12 @@ class ConvOp(Sparsile.Operation, name="conv", traits=[Pure]):  # type: ignore[ca
         if any(p is None or min(p) < 1 for p in pairs):
             return _fail(self, "needs window, strides and dilations of two positive integers each")
         (kh, kw), (sh, sw), (dh, dw) = pairs  # type: ignore[misc]
+        groups = ir.IntegerAttr(self.attributes["groups"]).value
+        if groups < 1 or out_features % groups:
+            return _fail(self, f"has {groups} groups, which must divide out_features = {out_features}")
         inp, res = _shape(self.input), _shape(self.out)
-        if len(inp) != 4 or inp[1] * kh * kw != in_features:
-            return _fail(self, f"input {inp} must be [N, C, H, W] with C * {kh} * {kw} = in_features = {in_features}")
+        if len(inp) != 4 or inp[1] * kh * kw != in_features * groups:
+            return _fail(self, f"input {inp} must be [N, C, H, W] with C * {kh} * {kw} = in_features * groups = {in_features * groups}")
         expected = [inp[0], out_features, conv_output_size(inp[2], kh, sh, dh), conv_output_size(inp[3], kw, sw, dw)]
         if min(expected[2:]) < 1 or res != expected:
             return _fail(self, f"result {res} must be {expected}")

@@ -59,8 +59,12 @@ def trace(value: ir.Value, channels: int) -> ChannelPath | None:
 
 
 def _conv_taps(conv: ir.Operation, channels: int) -> int:
+    """Columns per input channel of a conv kernel reading ``channels`` channels (0: a grouped one, whose
+    columns are per group)."""
     in_features = ir.IntegerAttr(conv.attributes["in_features"]).value
-    return in_features // channels if in_features % channels == 0 else 0
+    if ir.IntegerAttr(conv.attributes["groups"]).value != 1 or in_features % channels:
+        return 0
+    return in_features // channels
 
 
 def _channel_wise(op: ir.Operation, value: ir.Value, before: list[ir.Operation]) -> bool:

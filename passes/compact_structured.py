@@ -105,8 +105,8 @@ def _compact(op: ir.Operation) -> bool:
 def _compact_conv(op: ir.Operation) -> bool:
     kernel = Kernel(op)
     weight = kernel.dense_weight()
-    if weight is None or kernel.residual is not None:
-        return False
+    if weight is None or kernel.residual is not None or kernel.conv is None or kernel.conv.groups != 1:
+        return False  # a grouped convolution's groups would keep different numbers of filters
     features = kernel.out_features
     empty = ~(weight != 0).any(axis=1)
     if not empty.any() or empty.all():

@@ -1,7 +1,9 @@
 """Turning a sparse-filter linalg convolution into a kernel op (``form-kernels``' convolutions).
 
 An NCHW ``linalg.conv_2d_nchw_fchw`` becomes a ``sparsile.conv`` on the same (padded)
-input; a 1x1 NHWC ``linalg.conv_2d_nhwc_hwcf`` is a matmul over channels at every
+input, and so does a grouped ``linalg.conv_2d_ngchw_gfchw`` (read through the reshapes
+that split the channels into groups) or a ``linalg.depthwise_conv_2d_nchw_chw``, with its
+groups; a 1x1 NHWC ``linalg.conv_2d_nhwc_hwcf`` is a matmul over channels at every
 position, so it becomes a ``sparsile.matmul`` on the input viewed as ``[N*OH*OW, C]``
 (strided positions sliced out first) and every matmul storage format applies. The
 bias the convolution accumulates into (a broadcast of a ``[F]`` tensor along the other
@@ -18,18 +20,18 @@ from ..dialects.patterns import Pattern
 from ..mlir import ir, tensor
 from .ir_build import flatten_rows
 from .kernel_ops import create
-from .linalg_convs import NCHW_CONV, NHWC_CONV, channel_dims, geometry
+from .linalg_convs import NHWC_CONV, channel_dims, geometry, nchw_view
 from .weights import WeightUse, defining_op, float_constant
 
 
 def conv_problem(use: WeightUse) -> str | None:
     """Why no kernel computes the convolution of ``use``, or None."""
     op = use.consumer
-    if op.name not in (NCHW_CONV, NHWC_CONV):
-        return "grouped convolutions stay dense"
     conv = geometry(op)
     if op.name == NHWC_CONV and conv.window != (1, 1):
         return f"an NHWC {conv.describe()} convolution: sparse NHWC convolutions are 1x1 only"
+    if op.name != NHWC_CONV and nchw_view(op) is None:
+        return "the grouped convolution's channels are not split from an NCHW tensor by reshapes"
     result = ir.RankedTensorType(op.results[0].type).element_type
     if not isinstance(result, ir.F32Type):
         return f"the convolution accumulates in {result}; the kernels accumulate in f32"
@@ -43,7 +45,11 @@ def conv_problem(use: WeightUse) -> str | None:
 
 def _bias(op: ir.Operation) -> ir.Value | None | bool:
     """The ``[F]`` bias a convolution accumulates into; None for a zero fill, False for anything else."""
-    init = defining_op(op.operands[2])
+    view = nchw_view(op) if op.name != NHWC_CONV else (op.operands[0], op.operands[2], op)
+    if view is None:
+        return False
+    _, accumulator, output = view
+    init = defining_op(accumulator)
     if init is None:
         return False
     if init.name == "linalg.fill":
@@ -52,7 +58,7 @@ def _bias(op: ir.Operation) -> ir.Value | None | bool:
     if init.name != "linalg.broadcast" or list(ir.DenseI64ArrayAttr(init.attributes["dimensions"])) != broadcast:
         return False
     source = init.operands[0]
-    features = ir.RankedTensorType(op.results[0].type).shape[channel]
+    features = ir.RankedTensorType(output.results[0].type).shape[channel]
     return source if list(ir.RankedTensorType(source.type).shape) == [features] else False
 
 
@@ -63,18 +69,26 @@ def form_conv_kernel(use: WeightUse, storage: ir.Value, pattern: Pattern, record
     bias = _bias(op)
     assert bias is not False  # conv_problem checked it
     f, k = ir.RankedTensorType(storage.type).shape
-    result_type = ir.RankedTensorType(op.results[0].type)
     fields: dict[str, Any] = {"shape": (f, k), "pattern": pattern, "layer": str(record.get("layer", "")), "record": record, "bias": bias}
-    with ir.InsertionPoint(op), op.location:
-        if op.name == NCHW_CONV:
-            y = create("dense", {"values": storage}, input=op.operands[0], result_type=result_type, conv=conv, **fields).results[0]
-        else:
+    if op.name == NHWC_CONV:
+        result_type = ir.RankedTensorType(op.results[0].type)
+        with ir.InsertionPoint(op), op.location:
             n, oh, ow, _ = result_type.shape
             x = flatten_rows(_strided_positions(op.operands[0], conv.strides, (oh, ow)))
             rows = ir.RankedTensorType.get([n * oh * ow, f], result_type.element_type)
             product = create("dense", {"values": storage}, input=x, result_type=rows, **fields).results[0]
             y = tensor.ExpandShapeOp(result_type, product, [[0, 1, 2], [3]], [], list(result_type.shape)).result
-    op.results[0].replace_all_uses_with(y)
+        op.results[0].replace_all_uses_with(y)
+        op.erase()
+        return
+    view = nchw_view(op)
+    assert view is not None  # conv_problem checked it
+    x, _, output = view
+    with ir.InsertionPoint(op), op.location:
+        y = create("dense", {"values": storage}, input=x, result_type=output.results[0].type, conv=conv, **fields).results[0]
+    output.results[0].replace_all_uses_with(y)
+    if output != op:
+        output.erase()  # the collapse that merged a grouped convolution's groups
     op.erase()
 
 

@@ -88,10 +88,15 @@ class PhaseLayout:
     def padded_positions(self) -> int:
         return self.tiles * self.tile
 
+    @property
+    def group_planes(self) -> int:
+        """Floats between the first planes of consecutive channel groups."""
+        return self.channels // self.geometry.groups * self.geometry.strides[0] * self.geometry.strides[1] * self.plane
+
     def taps(self) -> np.ndarray:
-        """The input offset of every filter column ``(c, i, j)``, as int32."""
+        """The input offset of every filter column ``(c, i, j)`` (``c`` in the filter's group), as int32."""
         (kh, kw), (sh, sw), (dh, dw) = self.geometry.window, self.geometry.strides, self.geometry.dilations
-        c, i, j = np.meshgrid(np.arange(self.channels), np.arange(kh), np.arange(kw), indexing="ij")
+        c, i, j = np.meshgrid(np.arange(self.channels // self.geometry.groups), np.arange(kh), np.arange(kw), indexing="ij")
         rows, cols = i * dh, j * dw
         plane = (c * sh + rows % sh) * sw + cols % sw
         offsets = plane * self.plane + (rows // sh) * self.plane_width + cols // sw
@@ -135,17 +140,18 @@ def direct_conv_config(positions: int, out_channels: int) -> DirectConvConfig:
 def direct_conv_kernel(
     name: str, *, layout: PhaseLayout, out_channels: int, nnz: int, col_type: ir.Type, value_type: ir.Type, config: DirectConvConfig
 ) -> func.FuncOp:
-    """``y[n, f, p] = sum_l values[l] * x[n, taps[cols[l]] + p]`` over plain CSR rows ``f``.
+    """``y[n, f, p] = sum_l values[l] * x[n, group_start(f) + taps[cols[l]] + p]`` over plain CSR rows ``f``.
 
     Arguments: workgroup ids (x: output-channel block, y: position tile, z: image),
     ``x [N, length]`` (:class:`PhaseLayout`), ``values [nnz]``, ``cols [nnz]`` (16-bit
-    columns read as unsigned), ``offsets [F + 1]``, ``taps [C*KH*KW]``, result ``y [N, F,
-    padded_positions]``.
+    columns read as unsigned), ``offsets [F + 1]``, ``taps [C/G*KH*KW]``, result ``y [N, F,
+    padded_positions]``; ``group_start(f)`` is where the planes of filter ``f``'s group begin.
     """
     f32, index = ir.F32Type.get(), ir.IndexType.get()
     i32 = ir.IntegerType.get_signless(32)
     vec = ir.VectorType.get([LANES], f32)
-    columns = layout.channels * layout.geometry.taps
+    columns = layout.channels // layout.geometry.groups * layout.geometry.taps
+    per_group = out_channels // layout.geometry.groups
     signature = [
         index,
         index,
@@ -171,11 +177,15 @@ def direct_conv_kernel(
             r = rows_loop.induction_variable
             begin = load_index(offsets, r)
             end = load_index(offsets, arith.AddIOp(r, one).result)
+            row_start = start_position
+            if layout.geometry.groups > 1:  # filter r reads the planes of its group
+                group = arith.DivUIOp(r, _index(per_group)).result
+                row_start = arith.AddIOp(arith.MulIOp(group, _index(layout.group_planes)).result, start_position).result
             loop = scf.ForOp(begin, end, one, [zero] * config.vectors)
             with ir.InsertionPoint(loop.body):
                 position = loop.induction_variable
                 tap = load_index(taps, load_index(cols, position))
-                base = arith.AddIOp(tap, start_position).result
+                base = arith.AddIOp(tap, row_start).result
                 weight = vector.BroadcastOp(vec, scalar_value(values, value_type, position, FLOAT)).result
                 accs = []
                 for u, acc in enumerate(loop.inner_iter_args):

@@ -45,22 +45,44 @@ def filter_of(matrix: ir.Value, channels: int, window: tuple[int, int]) -> ir.Va
 
 
 def dense_conv(x: ir.Value, filter_matrix: ir.Value, geometry: ConvGeometry) -> ir.Value:
-    """``linalg.conv_2d_nchw_fchw`` of ``x`` (padded NCHW) and the filter held as ``filter_matrix``."""
+    """IREE's convolution of ``x`` (padded NCHW) and the filter held as ``filter_matrix``: an NCHW, grouped
+    (channels split into groups by reshapes) or depthwise ``linalg`` convolution."""
     n, c, h, w = ir.RankedTensorType(x.type).shape
     f = ir.RankedTensorType(filter_matrix.type).shape[0]
     oh, ow = geometry.output_size(h, w)
-    weight = filter_of(filter_matrix, c, geometry.window)
+    groups = geometry.groups
+    weight = filter_of(filter_matrix, c // groups, geometry.window)
     element = ir.RankedTensorType(x.type).element_type
     if ir.RankedTensorType(weight.type).element_type != element:
         weight = as_float32(weight)
-    return nchw_conv(x, weight, zeros([n, f, oh, ow], element), geometry.strides, geometry.dilations)
+    if groups == 1:
+        return nchw_conv(x, weight, zeros([n, f, oh, ow], element), geometry.strides, geometry.dilations)
+    kh, kw = geometry.window
+    if c == groups and f == groups:  # depthwise: one channel per filter
+        flat = tensor.CollapseShapeOp(ir.RankedTensorType.get([f, kh, kw], element), weight, [[0, 1], [2], [3]]).result
+        result = linalg.depthwise_conv_2d_nchw_chw(x, flat, outs=[zeros([n, f, oh, ow], element)], strides=list(geometry.strides),
+                                                    dilations=list(geometry.dilations))
+        return _with_conv_attrs(result, geometry)
+    split = [[0], [1, 2], [3], [4]]
+    xg = tensor.ExpandShapeOp(ir.RankedTensorType.get([n, groups, c // groups, h, w], element), x, split, [], [n, groups, c // groups, h, w]).result
+    wg_shape = [groups, f // groups, c // groups, kh, kw]
+    wg = tensor.ExpandShapeOp(ir.RankedTensorType.get(wg_shape, element), weight, [[0, 1], [2], [3], [4]], [], wg_shape).result
+    init = zeros([n, groups, f // groups, oh, ow], element)
+    yg = linalg.conv_2d_ngchw_gfchw(xg, wg, outs=[init], strides=list(geometry.strides), dilations=list(geometry.dilations))
+    yg = _with_conv_attrs(yg, geometry)
+    return tensor.CollapseShapeOp(ir.RankedTensorType.get([n, f, oh, ow], element), yg, split).result
 
 
 def nchw_conv(x: ir.Value, weight: ir.Value, init: ir.Value, strides: tuple[int, int], dilations: tuple[int, int]) -> ir.Value:
     """``linalg.conv_2d_nchw_fchw`` with its strides and dilations as torch-mlir writes them (``vector<2xi64>``)."""
     result = linalg.conv_2d_nchw_fchw(x, weight, outs=[init], strides=list(strides), dilations=list(dilations))
+    return _with_conv_attrs(result, ConvGeometry((1, 1), strides, dilations))
+
+
+def _with_conv_attrs(result: ir.Value, geometry: ConvGeometry) -> ir.Value:
+    """``result``'s convolution with its strides and dilations as ``vector<2xi64>`` (the opdsl builders write tensors)."""
     pair = ir.VectorType.get([2], ir.IntegerType.get_signless(64))
-    for name, values in (("strides", strides), ("dilations", dilations)):
+    for name, values in (("strides", geometry.strides), ("dilations", geometry.dilations)):
         result.owner.attributes[name] = ir.DenseElementsAttr.get(np.array(values, dtype=np.int64), type=pair)
     return result
 

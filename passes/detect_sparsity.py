@@ -25,9 +25,9 @@ class DetectSparsity(Pass):
 
     Matches every 2-D constant weight of a contraction (``linalg.matmul``,
     ``linalg.batch_matmul`` or a multiply-accumulate ``linalg.generic``, through
-    transposes, broadcasts and unit reshapes) and every 2-D convolution's filter (read
-    as ``[F, C*KH*KW]``; NCHW, NHWC, grouped and depthwise, a grouped one's filter only
-    recorded: it stays dense, with the reason); the consumer's indexing maps say which axis of the weight is summed over,
+    transposes, broadcasts and unit reshapes) and every 2-D convolution's filter (NCHW,
+    NHWC, grouped and depthwise, read as ``[F, C/G*KH*KW]``); the consumer's indexing
+    maps say which axis of the weight is summed over,
     so ``[out, in]`` and ``[in, out]`` weights alike are read as ``[out, reduction]``.
     Measures density, N:M conformity along the reduction dimension (1:4, 2:8, 2:4, 4:8),
     block structure (4, 8, 16, 32), constant fan-in and empty output rows / input
@@ -121,11 +121,6 @@ class DetectSparsity(Pass):
                 return False
         record = weight_record(use, stats, pattern, describe(stats, detected), source)
         record["order"] = order  # program order of the weight's first use, for reports
-        if pattern.is_sparse and use.groups > 1:
-            record.update(format="dense", fallback=grouped_reason(use.groups, use.channel_group, stats.shape[1]),
-                          stored_bytes=int(matrix.nbytes))
-            sparsity_attr.write(use.constant, record)
-            return True
         sparsity_attr.write(use.constant, record)
         if pattern.is_sparse:
             self._convert(use, pattern, stats.zero_rows == 0 and stats.zero_cols > 0, uses)
@@ -171,10 +166,3 @@ def _batch_rows(use: WeightUse) -> int:
     if use.contraction is not None:
         return use.contraction.rows
     return output_positions(use.consumer)
-
-
-def grouped_reason(groups: int, taps: int, columns: int) -> str:
-    """Why a grouped convolution's filter stays dense whatever its zeros."""
-    kind = f"depthwise convolution ({groups} channels of {taps} weights)" if columns == taps else f"grouped convolution ({groups} groups)"
-    return f"{kind}: the sparse convolution kernels read every input channel for every filter, so it stays dense"
-

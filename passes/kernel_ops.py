@@ -111,7 +111,7 @@ class Kernel:
             return None
         pairs = [int_pair(self._attr(name)) for name in ("window", "strides", "dilations")]
         window, strides, dilations = (p if p is not None else (1, 1) for p in pairs)  # checked by the verifier
-        return ConvGeometry(window, strides, dilations)
+        return ConvGeometry(window, strides, dilations, ir.IntegerAttr(self._attr("groups")).value)
 
     @property
     def input(self) -> ir.Value:
@@ -229,7 +229,8 @@ def create(
         def pair(values: tuple[int, int]) -> ir.ArrayAttr:
             return ir.ArrayAttr.get([ir.IntegerAttr.get(i64, v) for v in values])
 
-        op = ConvOp(**fields, window=pair(conv.window), strides=pair(conv.strides), dilations=pair(conv.dilations)).operation
+        op = ConvOp(**fields, window=pair(conv.window), strides=pair(conv.strides), dilations=pair(conv.dilations),
+                    groups=ir.IntegerAttr.get(i64, conv.groups)).operation
     if record:
         sparsity_attr.write(op, dict(record))
     return op

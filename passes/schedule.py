@@ -131,7 +131,7 @@ class Schedule(Pass):
             best = sparse[0]
             fallback = f"predicted {best.at(rows) * 1e6:.3g} us as {best.fmt.name} vs {dense.at(rows) * 1e6:.3g} us dense at {rows} rows"
         elif pattern.is_sparse and conv is not None:
-            fallback = f"no storage format for {pattern} convolutions runs on target {self.target}"
+            fallback = f"no storage format for {pattern} convolutions ({conv.describe()}) runs on target {self.target}"
         elif pattern.is_sparse:
             fallback = f"no storage format for {pattern} runs on target {self.target} at {rows} rows"
         decision: dict[str, Any] = {

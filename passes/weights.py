@@ -23,7 +23,7 @@ from ..mlir import ir
 from .contraction import CONTRACTION_OPS, Contraction, analyze
 from .ir_query import walk_ops
 from .layout_ops import is_layout_op, is_upcast, source_dims
-from .linalg_convs import CONV_OPS, GROUPED_CONVS, filter_matrix, geometry, groups
+from .linalg_convs import CONV_OPS, GROUPED_CONVS, filter_matrix, geometry
 
 MATMUL_OPS = ("linalg.matmul", "linalg.batch_matmul")
 
@@ -72,11 +72,6 @@ class WeightUse:
     def channel_group(self) -> int:
         """Columns per input channel of :meth:`matrix` (KH*KW for conv filters)."""
         return geometry(self.consumer).taps if self.kind == "conv" else 1
-
-    @property
-    def groups(self) -> int:
-        """The groups of a grouped (or depthwise) convolution; 1 for every other weight."""
-        return groups(self.consumer) if self.kind == "conv" else 1
 
 
 def defining_op(value: ir.Value) -> ir.Operation | None:

@@ -143,8 +143,9 @@ class ChannelsFormat(StorageFormat):
         return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
 
     def plan_conv(self, pattern: Pattern, weight: np.ndarray, conv: ConvGeometry, input_shape: tuple[int, ...], target: str) -> Plan | None:
-        """Kept filters over kept input channels, computed as a dense convolution on every target."""
-        return Plan({"channel_group": conv.taps}, kernel="conv")
+        """Kept filters over kept input channels, computed as a dense convolution on every target
+        (not for grouped convolutions: each group may keep a different number of filters)."""
+        return Plan({"channel_group": conv.taps}, kernel="conv") if conv.groups == 1 else None
 
     def lower_conv(self, kernel: Kernel, target: str) -> ir.Value:
         storage = kernel.storage_arrays()

@@ -14,14 +14,14 @@
 func.func @zero_channel(%x: tensor<1x2x4x4xf32>) -> tensor<1x1x6x6xf32> {
   %w1 = arith.constant dense<[[1.0, 2.0], [0.0, 0.0]]> : tensor<2x2xf32>
   %b1 = arith.constant dense<[0.5, -1.0]> : tensor<2xf32>
-  %h = "sparsile.conv"(%x, %w1, %b1) {format = "dense", pattern = "channels", params = {}, tiles = {}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "relu", scale = 1.0 : f32, layer = "c1", window = [1, 1], strides = [1, 1], dilations = [1, 1], operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 1, 0>} : (tensor<1x2x4x4xf32>, tensor<2x2xf32>, tensor<2xf32>) -> tensor<1x2x4x4xf32>
+  %h = "sparsile.conv"(%x, %w1, %b1) {format = "dense", pattern = "channels", params = {}, tiles = {}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "relu", scale = 1.0 : f32, layer = "c1", window = [1, 1], strides = [1, 1], dilations = [1, 1], groups = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 1, 0>} : (tensor<1x2x4x4xf32>, tensor<2x2xf32>, tensor<2xf32>) -> tensor<1x2x4x4xf32>
   %zero = arith.constant 0.0 : f32
   %p = tensor.pad %h low[0, 0, 1, 1] high[0, 0, 1, 1] {
   ^bb0(%i: index, %j: index, %k: index, %l: index):
     tensor.yield %zero : f32
   } : tensor<1x2x4x4xf32> to tensor<1x2x6x6xf32>
   %w2 = arith.constant dense<[[3.0, 4.0]]> : tensor<1x2xf32>
-  %y = "sparsile.conv"(%p, %w2) {format = "dense", pattern = "csr", params = {}, tiles = {}, out_features = 1 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c2", window = [1, 1], strides = [1, 1], dilations = [1, 1], operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<1x2x6x6xf32>, tensor<1x2xf32>) -> tensor<1x1x6x6xf32>
+  %y = "sparsile.conv"(%p, %w2) {format = "dense", pattern = "csr", params = {}, tiles = {}, out_features = 1 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c2", window = [1, 1], strides = [1, 1], dilations = [1, 1], groups = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<1x2x6x6xf32>, tensor<1x2xf32>) -> tensor<1x1x6x6xf32>
   return %y : tensor<1x1x6x6xf32>
 }
 
@@ -40,9 +40,9 @@ func.func @zero_channel(%x: tensor<1x2x4x4xf32>) -> tensor<1x1x6x6xf32> {
 func.func @constant_channels(%x: tensor<1x2x4x4xf32>) -> tensor<1x1x4x4xf32> {
   %w1 = arith.constant dense<[[1.0, 2.0], [0.0, 0.0], [0.0, 0.0]]> : tensor<3x2xf32>
   %b1 = arith.constant dense<[0.0, 1.0, 2.0]> : tensor<3xf32>
-  %h = "sparsile.conv"(%x, %w1, %b1) {format = "dense", pattern = "channels", params = {}, tiles = {}, out_features = 3 : i64, in_features = 2 : i64, epilogue = "relu", scale = 1.0 : f32, layer = "c1", window = [1, 1], strides = [1, 1], dilations = [1, 1], operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 1, 0>} : (tensor<1x2x4x4xf32>, tensor<3x2xf32>, tensor<3xf32>) -> tensor<1x3x4x4xf32>
+  %h = "sparsile.conv"(%x, %w1, %b1) {format = "dense", pattern = "channels", params = {}, tiles = {}, out_features = 3 : i64, in_features = 2 : i64, epilogue = "relu", scale = 1.0 : f32, layer = "c1", window = [1, 1], strides = [1, 1], dilations = [1, 1], groups = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 1, 0>} : (tensor<1x2x4x4xf32>, tensor<3x2xf32>, tensor<3xf32>) -> tensor<1x3x4x4xf32>
   %w2 = arith.constant dense<[[3.0, 4.0, 5.0]]> : tensor<1x3xf32>
-  %y = "sparsile.conv"(%h, %w2) {format = "dense", pattern = "csr", params = {}, tiles = {}, out_features = 1 : i64, in_features = 3 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c2", window = [1, 1], strides = [1, 1], dilations = [1, 1], operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<1x3x4x4xf32>, tensor<1x3xf32>) -> tensor<1x1x4x4xf32>
+  %y = "sparsile.conv"(%h, %w2) {format = "dense", pattern = "csr", params = {}, tiles = {}, out_features = 1 : i64, in_features = 3 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c2", window = [1, 1], strides = [1, 1], dilations = [1, 1], groups = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<1x3x4x4xf32>, tensor<1x3xf32>) -> tensor<1x1x4x4xf32>
   return %y : tensor<1x1x4x4xf32>
 }
 
@@ -61,7 +61,7 @@ func.func @constant_channels(%x: tensor<1x2x4x4xf32>) -> tensor<1x1x4x4xf32> {
 #id2 = affine_map<(d0, d1) -> (d0, d1)>
 func.func @into_linear(%x: tensor<1x2x4x4xf32>) -> tensor<1x3xf32> {
   %w1 = arith.constant dense<[[1.0, 2.0], [0.0, 0.0]]> : tensor<2x2xf32>
-  %h = "sparsile.conv"(%x, %w1) {format = "dense", pattern = "channels", params = {}, tiles = {}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "relu", scale = 1.0 : f32, layer = "c1", window = [1, 1], strides = [1, 1], dilations = [1, 1], operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<1x2x4x4xf32>, tensor<2x2xf32>) -> tensor<1x2x4x4xf32>
+  %h = "sparsile.conv"(%x, %w1) {format = "dense", pattern = "channels", params = {}, tiles = {}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "relu", scale = 1.0 : f32, layer = "c1", window = [1, 1], strides = [1, 1], dilations = [1, 1], groups = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<1x2x4x4xf32>, tensor<2x2xf32>) -> tensor<1x2x4x4xf32>
   %ninf = arith.constant 0xFF800000 : f32
   %zero = arith.constant 0.0 : f32
   %four = arith.constant 4.0 : f32
@@ -96,8 +96,8 @@ func.func @into_linear(%x: tensor<1x2x4x4xf32>) -> tensor<1x3xf32> {
 // CHECK-NOT: compacted
 func.func @residual(%x: tensor<1x2x4x4xf32>) -> tensor<1x1x4x4xf32> {
   %w1 = arith.constant dense<[[1.0, 2.0], [0.0, 0.0]]> : tensor<2x2xf32>
-  %h = "sparsile.conv"(%x, %w1, %x) {format = "dense", pattern = "channels", params = {}, tiles = {}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c1", window = [1, 1], strides = [1, 1], dilations = [1, 1], operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 1>} : (tensor<1x2x4x4xf32>, tensor<2x2xf32>, tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  %h = "sparsile.conv"(%x, %w1, %x) {format = "dense", pattern = "channels", params = {}, tiles = {}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c1", window = [1, 1], strides = [1, 1], dilations = [1, 1], groups = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 1>} : (tensor<1x2x4x4xf32>, tensor<2x2xf32>, tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
   %w2 = arith.constant dense<[[3.0, 4.0]]> : tensor<1x2xf32>
-  %y = "sparsile.conv"(%h, %w2) {format = "dense", pattern = "csr", params = {}, tiles = {}, out_features = 1 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c2", window = [1, 1], strides = [1, 1], dilations = [1, 1], operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<1x2x4x4xf32>, tensor<1x2xf32>) -> tensor<1x1x4x4xf32>
+  %y = "sparsile.conv"(%h, %w2) {format = "dense", pattern = "csr", params = {}, tiles = {}, out_features = 1 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c2", window = [1, 1], strides = [1, 1], dilations = [1, 1], groups = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<1x2x4x4xf32>, tensor<1x2xf32>) -> tensor<1x1x4x4xf32>
   return %y : tensor<1x1x4x4xf32>
 }

@@ -36,10 +36,13 @@ func.func @pruned_filters(%x: tensor<1x1x4x4xf32>) -> tensor<1x2x2x2xf32> {
 
 // -----
 
-// A pruned depthwise filter is measured and recorded, but stays dense, with the reason.
+// A depthwise filter [C, 1, KH, KW] reaches its convolution through a reshape to [C, KH, KW];
+// it is read as [C, KH*KW] (one input channel per filter) and converted before the reshape.
+// CHECK: #[[CSR4:.*]] = #sparse_tensor.encoding<{ map = (d0, d1, d2, d3) -> (d0 : dense, d1 : compressed, d2 : compressed, d3 : compressed) }>
 // CHECK-LABEL: func.func @depthwise
-// CHECK: arith.constant {sparsile.intent = "pruned", sparsile.name = "dw.weight", sparsile.sparsity = {{{.*}}fallback = "depthwise convolution (2 channels of 9 weights): the sparse convolution kernels read every input channel for every filter, so it stays dense", format = "dense"{{.*}}pattern = "csr"
-// CHECK-NOT: sparse_tensor.convert
+// CHECK: %[[W:.*]] = arith.constant {sparsile.intent = "pruned", sparsile.name = "dw.weight", sparsile.sparsity = {{{.*}}in_features = 9 : i64{{.*}}out_features = 2 : i64, pattern = "csr"
+// CHECK: %[[S:.*]] = sparse_tensor.convert %[[W]] : tensor<2x1x3x3xf32> to tensor<2x1x3x3xf32, #[[CSR4]]>
+// CHECK: tensor.collapse_shape %[[S]]
 // CHECK: linalg.depthwise_conv_2d_nchw_chw
 func.func @depthwise(%x: tensor<1x2x4x4xf32>) -> tensor<1x2x2x2xf32> {
   %w = arith.constant {sparsile.name = "dw.weight", sparsile.intent = "pruned"} dense<[[[[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 2.0]]], [[[0.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.0]]]]> : tensor<2x1x3x3xf32>

@@ -33,7 +33,7 @@ func.func @pointwise(%x: tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32> {
   %c = arith.constant dense<[0, 1, 1]> : tensor<3xi16>
   %o = arith.constant dense<[0, 2, 3]> : tensor<3xi32>
   %b = arith.constant dense<[0.5, -0.5]> : tensor<2xf32>
-  %y = "sparsile.conv"(%x, %v, %c, %o, %b) {format = "csr", pattern = "csr", params = {kc = 2 : i64, col_bits = 16 : i64}, tiles = {vectors = 1 : i64, rows = 2 : i64}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "relu", scale = 1.0 : f32, layer = "pw", window = [1, 1], strides = [1, 1], dilations = [1, 1], operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 1, 0>} : (tensor<1x2x3x3xf32>, tensor<3xf32>, tensor<3xi16>, tensor<3xi32>, tensor<2xf32>) -> tensor<1x2x3x3xf32>
+  %y = "sparsile.conv"(%x, %v, %c, %o, %b) {format = "csr", pattern = "csr", params = {kc = 2 : i64, col_bits = 16 : i64}, tiles = {vectors = 1 : i64, rows = 2 : i64}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "relu", scale = 1.0 : f32, layer = "pw", window = [1, 1], strides = [1, 1], dilations = [1, 1], groups = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 1, 0>} : (tensor<1x2x3x3xf32>, tensor<3xf32>, tensor<3xi16>, tensor<3xi32>, tensor<2xf32>) -> tensor<1x2x3x3xf32>
   return %y : tensor<1x2x3x3xf32>
 }
 
@@ -56,7 +56,7 @@ func.func @strided(%x: tensor<1x1x5x5xf32>) -> tensor<1x1x2x2xf32> {
   %v = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
   %c = arith.constant dense<[0, 8]> : tensor<2xi16>
   %o = arith.constant dense<[0, 2]> : tensor<2xi32>
-  %y = "sparsile.conv"(%x, %v, %c, %o) {format = "csr", pattern = "csr", params = {kc = 9 : i64, col_bits = 16 : i64}, tiles = {vectors = 1 : i64, rows = 1 : i64}, out_features = 1 : i64, in_features = 9 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c", window = [3, 3], strides = [2, 2], dilations = [1, 1], operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<1x1x5x5xf32>, tensor<2xf32>, tensor<2xi16>, tensor<2xi32>) -> tensor<1x1x2x2xf32>
+  %y = "sparsile.conv"(%x, %v, %c, %o) {format = "csr", pattern = "csr", params = {kc = 9 : i64, col_bits = 16 : i64}, tiles = {vectors = 1 : i64, rows = 1 : i64}, out_features = 1 : i64, in_features = 9 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c", window = [3, 3], strides = [2, 2], dilations = [1, 1], groups = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<1x1x5x5xf32>, tensor<2xf32>, tensor<2xi16>, tensor<2xi32>) -> tensor<1x1x2x2xf32>
   return %y : tensor<1x1x2x2xf32>
 }
 
@@ -68,7 +68,7 @@ func.func @strided(%x: tensor<1x1x5x5xf32>) -> tensor<1x1x2x2xf32> {
 // CHECK: linalg.conv_2d_nchw_fchw {dilations = dense<2> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%{{.*}}, %[[F]] : tensor<1x1x5x5xf32>, tensor<1x1x3x3xf32>)
 func.func @dense(%x: tensor<1x1x5x5xf32>) -> tensor<1x1x1x1xf32> {
   %v = arith.constant dense<[[1.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 3.0]]> : tensor<1x9xf32>
-  %y = "sparsile.conv"(%x, %v) {format = "dense", pattern = "csr", params = {}, tiles = {}, out_features = 1 : i64, in_features = 9 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c", window = [3, 3], strides = [1, 1], dilations = [2, 2], operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<1x1x5x5xf32>, tensor<1x9xf32>) -> tensor<1x1x1x1xf32>
+  %y = "sparsile.conv"(%x, %v) {format = "dense", pattern = "csr", params = {}, tiles = {}, out_features = 1 : i64, in_features = 9 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c", window = [3, 3], strides = [1, 1], dilations = [2, 2], groups = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<1x1x5x5xf32>, tensor<1x9xf32>) -> tensor<1x1x1x1xf32>
   return %y : tensor<1x1x1x1xf32>
 }
 
@@ -87,6 +87,46 @@ func.func @kept_filters(%x: tensor<1x1x3x3xf32>, %r: tensor<1x2x1x1xf32>) -> ten
   %slots = arith.constant dense<[-1, 0]> : tensor<2xi32>
   %cols = arith.constant dense<[0, 1, 2, 3, 4, 5, 6, 7, 8]> : tensor<9xi32>
   %b = arith.constant dense<[0.5, -0.5]> : tensor<2xf32>
-  %y = "sparsile.conv"(%x, %v, %slots, %cols, %b, %r) {format = "channels", pattern = "channels", params = {channel_group = 9 : i64}, tiles = {}, out_features = 2 : i64, in_features = 9 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c", window = [3, 3], strides = [1, 1], dilations = [1, 1], operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 1, 1>} : (tensor<1x1x3x3xf32>, tensor<1x9xf32>, tensor<2xi32>, tensor<9xi32>, tensor<2xf32>, tensor<1x2x1x1xf32>) -> tensor<1x2x1x1xf32>
+  %y = "sparsile.conv"(%x, %v, %slots, %cols, %b, %r) {format = "channels", pattern = "channels", params = {channel_group = 9 : i64}, tiles = {}, out_features = 2 : i64, in_features = 9 : i64, epilogue = "none", scale = 1.0 : f32, layer = "c", window = [3, 3], strides = [1, 1], dilations = [1, 1], groups = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 1, 1>} : (tensor<1x1x3x3xf32>, tensor<1x9xf32>, tensor<2xi32>, tensor<9xi32>, tensor<2xf32>, tensor<1x2x1x1xf32>) -> tensor<1x2x1x1xf32>
+  return %y : tensor<1x2x1x1xf32>
+}
+
+// -----
+
+// Two groups as CSR: each filter reads the planes of its own group, which start
+// (f div 1) * 2 channels * 9 floats into the row; the taps cover one group's 2 channels.
+// CHECK-LABEL: func.func private @sparsile_kernel_0
+// CHECK: scf.for %[[R:.*]] = {{.*}} {
+// CHECK: %[[G:.*]] = arith.muli %[[R]], %c18 : index
+// CHECK: scf.for
+// CHECK: vector.fma
+// CHECK-LABEL: func.func @grouped_sparse
+// CHECK: arith.constant dense<[0, 9]> : tensor<2xi32>
+func.func @grouped_sparse(%x: tensor<1x4x3x3xf32>) -> tensor<1x2x3x3xf32> {
+  %v = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %c = arith.constant dense<[0, 1]> : tensor<2xi16>
+  %o = arith.constant dense<[0, 1, 2]> : tensor<3xi32>
+  %y = "sparsile.conv"(%x, %v, %c, %o) {format = "csr", pattern = "csr", params = {kc = 2 : i64, col_bits = 16 : i64}, tiles = {vectors = 1 : i64, rows = 2 : i64}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "g", window = [1, 1], strides = [1, 1], dilations = [1, 1], groups = 2 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<1x4x3x3xf32>, tensor<2xf32>, tensor<2xi16>, tensor<3xi32>) -> tensor<1x2x3x3xf32>
+  return %y : tensor<1x2x3x3xf32>
+}
+
+// -----
+
+// Dense storage of a grouped convolution: IREE's grouped convolution over the channels split by
+// reshapes; a depthwise one (a channel per group and filter) is IREE's depthwise convolution.
+// CHECK-LABEL: func.func @grouped_dense
+// CHECK: tensor.expand_shape %{{.*}} {{\[}}[0], [1, 2], [3], [4]] output_shape [1, 2, 2, 3, 3]
+// CHECK: %[[YG:.*]] = linalg.conv_2d_ngchw_gfchw {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x2x2x3x3xf32>, tensor<2x1x2x1x1xf32>)
+// CHECK: tensor.collapse_shape %[[YG]] {{\[}}[0], [1, 2], [3], [4]] : tensor<1x2x1x3x3xf32> into tensor<1x2x3x3xf32>
+// CHECK-LABEL: func.func @depthwise_dense
+// CHECK: linalg.depthwise_conv_2d_nchw_chw {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x2x3x3xf32>, tensor<2x3x3xf32>)
+func.func @grouped_dense(%x: tensor<1x4x3x3xf32>) -> tensor<1x2x3x3xf32> {
+  %v = arith.constant dense<[[1.0, 0.0], [0.0, 2.0]]> : tensor<2x2xf32>
+  %y = "sparsile.conv"(%x, %v) {format = "dense", pattern = "csr", params = {}, tiles = {}, out_features = 2 : i64, in_features = 2 : i64, epilogue = "none", scale = 1.0 : f32, layer = "g", window = [1, 1], strides = [1, 1], dilations = [1, 1], groups = 2 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<1x4x3x3xf32>, tensor<2x2xf32>) -> tensor<1x2x3x3xf32>
+  return %y : tensor<1x2x3x3xf32>
+}
+func.func @depthwise_dense(%x: tensor<1x2x3x3xf32>) -> tensor<1x2x1x1xf32> {
+  %v = arith.constant dense<[[1.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 3.0], [0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.0, 0.0]]> : tensor<2x9xf32>
+  %y = "sparsile.conv"(%x, %v) {format = "dense", pattern = "csr", params = {}, tiles = {}, out_features = 2 : i64, in_features = 9 : i64, epilogue = "none", scale = 1.0 : f32, layer = "dw", window = [3, 3], strides = [1, 1], dilations = [1, 1], groups = 2 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0>} : (tensor<1x2x3x3xf32>, tensor<2x9xf32>) -> tensor<1x2x1x1xf32>
   return %y : tensor<1x2x1x1xf32>
 }
