@@ -108,7 +108,8 @@ def _record_tied(use: WeightUse) -> None:
     stays in the artifact for its other readers, and the report counts it.
     """
     readers = [u.owner for u in use.constant.results[0].uses]
-    if any((r.operation if hasattr(r, "operation") else r) != use.convert for r in readers):
+    own = use.convert if use.convert is not None else use.first_user  # a dense weight (quantized compiles) has no convert
+    if any((r.operation if hasattr(r, "operation") else r) != own for r in readers):
         array = constant_array(use.constant)
         if array is not None:
             sparsity_attr.update(use.constant, tied_dense_bytes=int(array.nbytes))
