@@ -1,7 +1,7 @@
 """Convolution kernels as IR: the dense convolution, the direct sparse one around its dispatch,
 and the channel gather and scatter of kept-channel storage.
 
-A ``sparsile.conv`` holds its filter as the ``[F, C*KH*KW]`` matrix of
+A ``sparsile.conv`` holds its filter as the ``[F, C/G*KH*KW]`` matrix of
 :mod:`sparsile.passes.conv_geometry`; each storage format's ``lower_conv`` builds the
 product from these pieces and ends with :func:`conv_epilogue` (the bias runs along the
 channels of the NCHW result).
@@ -32,6 +32,7 @@ def conv_epilogue(kernel: Kernel, acc: ir.Value) -> ir.Value:
 
 
 def geometry_of(kernel: Kernel) -> ConvGeometry:
+    """The geometry of a ``sparsile.conv`` (a ValueError for a matmul kernel)."""
     if kernel.conv is None:
         raise ValueError("not a convolution kernel")
     return kernel.conv
@@ -62,27 +63,27 @@ def dense_conv(x: ir.Value, filter_matrix: ir.Value, geometry: ConvGeometry) -> 
         flat = tensor.CollapseShapeOp(ir.RankedTensorType.get([f, kh, kw], element), weight, [[0, 1], [2], [3]]).result
         result = linalg.depthwise_conv_2d_nchw_chw(x, flat, outs=[zeros([n, f, oh, ow], element)], strides=list(geometry.strides),
                                                     dilations=list(geometry.dilations))
-        return _with_conv_attrs(result, geometry)
+        return _with_conv_attrs(result, geometry.strides, geometry.dilations)
     split = [[0], [1, 2], [3], [4]]
     xg = tensor.ExpandShapeOp(ir.RankedTensorType.get([n, groups, c // groups, h, w], element), x, split, [], [n, groups, c // groups, h, w]).result
     wg_shape = [groups, f // groups, c // groups, kh, kw]
     wg = tensor.ExpandShapeOp(ir.RankedTensorType.get(wg_shape, element), weight, [[0, 1], [2], [3], [4]], [], wg_shape).result
     init = zeros([n, groups, f // groups, oh, ow], element)
     yg = linalg.conv_2d_ngchw_gfchw(xg, wg, outs=[init], strides=list(geometry.strides), dilations=list(geometry.dilations))
-    yg = _with_conv_attrs(yg, geometry)
+    yg = _with_conv_attrs(yg, geometry.strides, geometry.dilations)
     return tensor.CollapseShapeOp(ir.RankedTensorType.get([n, f, oh, ow], element), yg, split).result
 
 
 def nchw_conv(x: ir.Value, weight: ir.Value, init: ir.Value, strides: tuple[int, int], dilations: tuple[int, int]) -> ir.Value:
     """``linalg.conv_2d_nchw_fchw`` with its strides and dilations as torch-mlir writes them (``vector<2xi64>``)."""
     result = linalg.conv_2d_nchw_fchw(x, weight, outs=[init], strides=list(strides), dilations=list(dilations))
-    return _with_conv_attrs(result, ConvGeometry((1, 1), strides, dilations))
+    return _with_conv_attrs(result, strides, dilations)
 
 
-def _with_conv_attrs(result: ir.Value, geometry: ConvGeometry) -> ir.Value:
+def _with_conv_attrs(result: ir.Value, strides: tuple[int, int], dilations: tuple[int, int]) -> ir.Value:
     """``result``'s convolution with its strides and dilations as ``vector<2xi64>`` (the opdsl builders write tensors)."""
     pair = ir.VectorType.get([2], ir.IntegerType.get_signless(64))
-    for name, values in (("strides", geometry.strides), ("dilations", geometry.dilations)):
+    for name, values in (("strides", strides), ("dilations", dilations)):
         result.owner.attributes[name] = ir.DenseElementsAttr.get(np.array(values, dtype=np.int64), type=pair)
     return result
 

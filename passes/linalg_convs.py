@@ -56,14 +56,6 @@ def filter_matrix(array: np.ndarray, op_name: str) -> np.ndarray:
     return array.reshape(array.shape[0], -1)
 
 
-def filter_constant_shape(matrix: np.ndarray, op: ir.Operation) -> np.ndarray:
-    """The inverse of :func:`filter_matrix` for ``op``'s filter constant."""
-    if op.name == NHWC_CONV:
-        kh, kw, c, f = _shape(op.operands[1])
-        return matrix.reshape(f, c, kh, kw).transpose(2, 3, 1, 0)
-    return matrix
-
-
 def nchw_view(op: ir.Operation) -> tuple[ir.Value, ir.Value, ir.Operation] | None:
     """(NCHW input, accumulator, op whose result is the NCHW output) of an NCHW, grouped or depthwise
     convolution, reading through the reshapes that split channels into groups; None if they do not."""
