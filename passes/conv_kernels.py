@@ -129,7 +129,10 @@ def direct_conv_config(positions: int, out_channels: int) -> DirectConvConfig:
 
     Eight accumulators (128 positions) keep both FMA ports busy (an FMA's latency is
     four cycles: eight independent chains cover it); fewer for small planes, where a
-    128-position tile would mostly compute dropped positions.
+    128-position tile would mostly compute dropped positions. Measured on 3x3
+    convolutions at 10% density (64 channels at 56x56, 256 at 14x14, 1 and 4 images):
+    4 to 16 vectors and 4 to 64 channels per workgroup all ran within the noise of each
+    other (0.17 to 0.22 of IREE's dense convolution at one image, 0.39 to 0.47 at four).
     """
     vectors = 8
     while vectors > 1 and (vectors // 2) * LANES >= positions:
