@@ -3,8 +3,9 @@
     python benchmarks/calibrate.py [--quick] [-o passes/cost_coefficients.json]
 
 For every storage format and kernel that runs on the ``cpu`` target it compiles single
-pruned ``Linear`` layers (several shapes, densities, row counts and weight dtypes) with
-the storage forced to that format, times them, subtracts what the call itself costs (a
+pruned ``Linear`` layers (several shapes, densities, row counts and weight dtypes), and
+single ``Conv2d`` layers of a ResNet's shapes for the convolution kernels (``M``: the
+output positions), with the storage forced to that format, times them, subtracts what the call itself costs (a
 compiled ``x * 2`` with the same input: a model pays it once, not per layer), and fits
 ``fixed + bytes * per_byte + stored * (per_value + per_row * M)`` (plus ``stored * per_block
 * blocks`` for the K-blocked CSR kernel, which streams the weight once per activation
@@ -84,11 +85,19 @@ SHAPES = ((384, 1536), (2048, 2048), (3072, 768), (1536, 384), (768, 3072))
 #: A layer of 64 MB in float32, twice the last-level cache of this project's machines.
 LARGE_SHAPE = (4096, 4096)
 QUICK_SHAPES = ((384, 1536),)
+#: Convolution kernels, timed on single NCHW convolutions (rows: the batch).
+CONV_PLAN = {
+    ("dense", "conv"): Sweep("dense", (1, 4), (1.0,), ("f32",)),
+    ("csr", "conv"): Sweep("csr", (1, 4), (0.1, 0.3), ("f32",)),
+}
+#: (in channels, out channels, window, image size, stride) of a ResNet's convolutions.
+CONV_SHAPES = ((64, 64, 3, 56, 1), (128, 128, 3, 28, 1), (64, 64, 1, 56, 1), (64, 128, 3, 56, 2), (256, 256, 3, 14, 1))
+QUICK_CONV_SHAPES = ((16, 16, 3, 16, 1),)
 #: Weight dtypes: torch's, or a quantization scheme applied to float32 weights.
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16, "int8": torch.float32, "int4-g128": torch.float32}
 QUANTIZED = ("int8", "int4-g128")
 #: Kernels not measured here, and the measured kernel whose coefficients they take.
-ASSUMED = {("csr", "native"): ("csr", "blocked"), ("bsr", "native"): ("bsr", "blocked")}
+ASSUMED = {("csr", "native"): ("csr", "blocked"), ("bsr", "native"): ("bsr", "blocked"), ("channels", "conv"): ("dense", "conv")}
 #: GPU timings (benchmarks/gpu.py run), and the kernel each of its formats ran.
 GPU_RESULTS = ROOT / "benchmarks" / "gpu_results.json"
 GPU_KERNELS = (("dense", "gpu_matmul"), ("ell", "gather"), ("nmell", "gather"), ("bell", "gather"), ("bell", "packed_blocks"))
@@ -194,6 +203,57 @@ def measure(fmt: str, kernel: str, pattern: str, shape: tuple[int, int], rows: i
             "call_seconds": overhead, "total_seconds": total, "seconds": total - overhead}
 
 
+def measure_conv(fmt: str, kernel: str, pattern: str, shape: tuple[int, ...], batch: int, density: float, seconds: float) -> dict:
+    """One convolution ``shape`` (in, out, window, size, stride) at ``batch`` images, forced into ``fmt``."""
+    cin, cout, window, size, stride = shape
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(cin, cout, window, stride=stride, padding=window // 2, bias=False).eval()
+    if pattern == "csr":
+        pruning.magnitude(conv, 1.0 - density)
+    x = torch.randn(batch, cin, size, size)
+    options: dict = {"cache": False}
+    if fmt == "dense":
+        options["pass_options"] = {"detect-sparsity": {"patterns": []}}
+    else:
+        options["sparsity"] = {"weight": pattern}
+        options["pass_options"] = {"schedule": {"formats": [fmt]}}
+    compiled = sparsile.compile(conv, (x,), **options)
+    call = sparsile.compile(Doubling().eval(), (x,), cache=False)
+    (report,) = compiled.report
+    if report.format != fmt:
+        raise RuntimeError(f"{fmt}/{kernel}: the convolution was stored as {report.format}, not {fmt}")
+    layer_times: list[float] = []
+    call_times: list[float] = []
+    with torch.no_grad():
+        for _ in range(3):
+            layer_times += median_ms(lambda: compiled(x), seconds)
+            call_times += median_ms(lambda: call(x), seconds)
+    compiled.release()
+    call.release()
+    total, overhead = statistics.median(layer_times) / 1e3, statistics.median(call_times) / 1e3
+    return {"format": fmt, "kernel": kernel, "shape": list(shape), "rows": batch, "computed_rows": _conv_rows(fmt, pattern, conv, x), "blocks": 1,
+            "density": density, "dtype": "f32", "stored": report.stored_values, "bytes": int(report.sparse_bytes),
+            "call_seconds": overhead, "total_seconds": total, "seconds": total - overhead}
+
+
+def _conv_rows(fmt: str, pattern: str, conv: torch.nn.Conv2d, x: torch.Tensor) -> int:
+    """The output positions a convolution kernel computes (its plan's, where it pads them)."""
+    from sparsile.dialects.patterns import Pattern
+    from sparsile.passes.conv_geometry import ConvGeometry
+    from sparsile.passes.formats import get_format
+
+    (kh, kw), (sh, sw), (dh, dw) = conv.kernel_size, conv.stride, conv.dilation
+    geometry = ConvGeometry((kh, kw), (sh, sw), (dh, dw))
+    n, c, h, w = x.shape
+    padded = (n, c, h + 2 * int(conv.padding[0]), w + 2 * int(conv.padding[1]))
+    weight = conv.weight.detach().numpy().reshape(conv.out_channels, -1)
+    plan = get_format(fmt).plan_conv(Pattern.parse(pattern), weight, geometry, padded, "cpu")
+    if plan is not None and plan.rows:
+        return plan.rows
+    oh, ow = geometry.output_size(padded[2], padded[3])
+    return n * oh * ow
+
+
 def _computed_rows(fmt: str, kernel: str, rows: int) -> tuple[int, int]:
     """(rows the kernel computes, activation blocks it streams the weight for)."""
     if fmt == "csr" and kernel == "blocked":
@@ -240,6 +300,18 @@ def fit(samples: list[dict], terms: tuple[str, ...]) -> dict:
     return coefficients
 
 
+def _terms(samples: list[dict]) -> tuple[str, ...]:
+    """The terms the samples can tell apart (a term constant over them would be confounded with another)."""
+    terms = ["fixed", "per_value"]
+    if len({s["bytes"] / s["stored"] for s in samples}) > 1:
+        terms.append("per_byte")
+    if len({s["computed_rows"] for s in samples}) > 1:
+        terms.append("per_row")
+    if len({s["blocks"] for s in samples}) > 1:
+        terms.append("per_block")
+    return tuple(terms)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one small shape, short timing (checks the script)")
@@ -249,9 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="FORMAT/KERNEL,...: refit only these kernels into --output")
     args = parser.parse_args(argv)
     only = {tuple(item.split("/", 1)) for item in args.only.split(",") if item}
-    unknown = only - set(PLAN)
+    unknown = only - set(PLAN) - set(CONV_PLAN)
     if unknown:
-        parser.error(f"--only: no such CPU kernel {', '.join('/'.join(u) for u in sorted(unknown))}; kernels: {', '.join('/'.join(p) for p in PLAN)}")
+        known = ", ".join("/".join(p) for p in (*PLAN, *CONV_PLAN))
+        parser.error(f"--only: no such CPU kernel {', '.join('/'.join(u) for u in sorted(unknown))}; kernels: {known}")
     gpu_table, gpu_machine = gpu_coefficients(Path(args.gpu_results))
     if args.gpu_only:
         out = json.loads(Path(args.output).read_text())
@@ -277,15 +350,22 @@ def main(argv: list[str] | None = None) -> int:
                     for dtype in sweep.dtypes[:1] if args.quick else sweep.dtypes:
                         print(f"{fmt}/{kernel} {shape[0]}x{shape[1]} M={rows} density={density} {dtype} ...", file=sys.stderr, flush=True)
                         samples.append(measure(fmt, kernel, sweep.pattern, shape, rows, density, seconds, dtype))
-        terms = ["fixed", "per_value"]
-        if len({s["bytes"] / s["stored"] for s in samples}) > 1:
-            terms.append("per_byte")
-        if len({s["computed_rows"] for s in samples}) > 1:
-            terms.append("per_row")
-        if len({s["blocks"] for s in samples}) > 1:
-            terms.append("per_block")
-        table.setdefault(fmt, {})[kernel] = fit(samples, tuple(terms))
+        table.setdefault(fmt, {})[kernel] = fit(samples, _terms(samples))
         measurements += samples
+    for (fmt, kernel), sweep in CONV_PLAN.items():
+        if only and (fmt, kernel) not in only:
+            continue
+        samples = []
+        for conv_shape in QUICK_CONV_SHAPES if args.quick else CONV_SHAPES:
+            for batch in sweep.rows[:1] if args.quick else sweep.rows:
+                for density in sweep.densities[:1] if args.quick else sweep.densities:
+                    print(f"{fmt}/{kernel} {conv_shape} N={batch} density={density} ...", file=sys.stderr, flush=True)
+                    samples.append(measure_conv(fmt, kernel, sweep.pattern, conv_shape, batch, density, seconds))
+        table.setdefault(fmt, {})[kernel] = fit(samples, _terms(samples))
+        measurements += samples
+    for (fmt, kernel), (source_fmt, source_kernel) in ASSUMED.items():
+        if source_kernel in table.get(source_fmt, {}):
+            table.setdefault(fmt, {})[kernel] = {**table[source_fmt][source_kernel], "assumed_from": f"{source_fmt}/{source_kernel}"}
     if only:
         out = json.loads(Path(args.output).read_text())
         _merge(out["coefficients"], table)
@@ -294,8 +374,6 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.output).write_text(json.dumps(out, indent=1) + "\n")
         _print(table, args.output)
         return 0
-    for (fmt, kernel), (source_fmt, source_kernel) in ASSUMED.items():
-        table.setdefault(fmt, {})[kernel] = {**table[source_fmt][source_kernel], "assumed_from": f"{source_fmt}/{source_kernel}"}
     _merge(table, gpu_table)
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
     out = {

@@ -47,6 +47,48 @@ class SmallCNN(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
+class BasicBlock(nn.Module):
+    """ResNet's basic block: 3x3 conv, BN, ReLU, 3x3 conv, BN, plus the shortcut, then ReLU.
+
+    Where the shape changes (a stride or new width) the shortcut is a strided 1x1 conv and BN.
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(h)) + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """A small ResNet: a 3x3 stem, ``blocks`` basic blocks per stage (later stages start with a
+    stride of 2), global average pooling and a classifier."""
+
+    def __init__(self, widths: tuple[int, ...] = (16, 32), blocks: int = 1, channels: int = 3, classes: int = 10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(channels, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
+        layers: list[nn.Module] = []
+        cin = widths[0]
+        for i, width in enumerate(widths):
+            for b in range(blocks):
+                layers.append(BasicBlock(cin, width, stride=2 if i > 0 and b == 0 else 1))
+                cin = width
+        self.layers = nn.Sequential(*layers)
+        self.head = nn.Linear(cin, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layers(self.stem(x))
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
 class EncoderBlock(nn.Module):
     """A pre-norm transformer encoder block: multi-head attention and a GELU feed-forward."""
 
@@ -87,6 +129,26 @@ def cnn(batch: int = 2) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
     return model, (torch.randn(batch, 3, 16, 16),)
+
+
+def randomize_batchnorm(model: nn.Module) -> None:
+    """Non-trivial batch-norm statistics and affine parameters, as a trained network has, so that
+    batch norm is really exercised (and folding it is checked)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+
+
+def resnet(batch: int = 2, size: int = 16, widths: tuple[int, ...] = (16, 32), blocks: int = 1) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """A small :class:`ResNet` on ``size`` x ``size`` RGB images."""
+    _seeded()
+    model = ResNet(widths, blocks).eval()
+    randomize_batchnorm(model)
+    return model, (torch.randn(batch, 3, size, size),)
 
 
 def encoder_block(batch: int = 2, seq: int = 16) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:

@@ -2,13 +2,15 @@
 
 A layer is a ``torch.nn.Linear`` (weight ``[out, in]``) or a Hugging Face ``Conv1D``
 (GPT-2's projections, weight ``[in, out]``); N:M groups and blocks run along the
-input dimension either way.
+input dimension either way. :func:`magnitude` also prunes a ``torch.nn.Conv2d``'s filter
+(over all its weights); :func:`filters` removes a convolution's output channels.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import prune
 
 
 def _out_in(layer: nn.Module) -> torch.Tensor:
@@ -61,3 +63,11 @@ def neurons(linear: nn.Module, fraction: float) -> None:
     bias = linear.bias
     if isinstance(bias, torch.Tensor):
         bias[dead] = 0.0
+
+
+@torch.no_grad()
+def filters(conv: nn.Conv2d, fraction: float) -> None:
+    """Channel pruning as ``torch.nn.utils.prune.ln_structured(conv, "weight", fraction, n=2, dim=0)``
+    (made permanent): the ``fraction`` of output channels with the smallest L2 norm become zero filters."""
+    prune.ln_structured(conv, "weight", amount=fraction, n=2, dim=0)
+    prune.remove(conv, "weight")

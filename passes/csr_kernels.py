@@ -71,7 +71,7 @@ def _tree_sum(values: list[ir.Value]) -> ir.Value:
     return values[0]
 
 
-def _load_index(memref_value: ir.Value, position: ir.Value) -> ir.Value:
+def load_index(memref_value: ir.Value, position: ir.Value) -> ir.Value:
     """An i16/i32 memref element as an index (16-bit columns are unsigned)."""
     raw = memref.LoadOp(memref_value, [position]).result
     i32 = ir.IntegerType.get_signless(32)
@@ -80,7 +80,8 @@ def _load_index(memref_value: ir.Value, position: ir.Value) -> ir.Value:
     return arith.IndexCastOp(ir.IndexType.get(), raw).result
 
 
-def _row_range(wg: ir.Value, rows: int, n: int) -> tuple[ir.Value, ir.Value]:
+def row_range(wg: ir.Value, rows: int, n: int) -> tuple[ir.Value, ir.Value]:
+    """The first and past-the-last of the ``rows`` rows (of ``n``) that workgroup ``wg`` computes."""
     first = arith.MulIOp(wg, _index(rows)).result
     last = arith.AddIOp(first, _index(rows)).result
     if n % rows:
@@ -162,17 +163,17 @@ def blocked_csr_kernel(name: str, *, n: int, k: int, blocks: int, col_type: ir.T
     with ir.InsertionPoint(entry):
         zero_index, one = _index(0), _index(1)
         zero = arith.ConstantOp(vec, ir.DenseElementsAttr.get_splat(vec, ir.FloatAttr.get(f32, 0.0))).result
-        first, last = _row_range(wg_rows, c.rows, n)
+        first, last = row_range(wg_rows, c.rows, n)
 
         def row(slot: ir.Value, r: ir.Value, seed: ir.Value) -> ir.Value:
             def term(position: ir.Value, acc: ir.Value) -> ir.Value:
-                column = _load_index(cols, position)
+                column = load_index(cols, position)
                 x = vector.LoadOp(vec, xt, [wg_block, column, zero_index]).result
                 weight = vector.BroadcastOp(vec, values_spec.value(values, scale, position, r, column)).result
                 return vector.FMAOp(weight, x, acc).result
 
-            start = _load_index(offsets, slot)
-            end = _load_index(offsets, arith.AddIOp(slot, one).result)
+            start = load_index(offsets, slot)
+            end = load_index(offsets, arith.AddIOp(slot, one).result)
             return _accumulate(start, end, seed, zero, c.unroll, c.chains, term)
 
         if chunks == 1:  # no K-blocking: keep the row in registers, store once
@@ -227,19 +228,19 @@ def scalar_csr_kernel(
     with ir.InsertionPoint(entry):
         one = _index(1)
         zero = arith.ConstantOp(f32, ir.FloatAttr.get(f32, 0.0)).result
-        first, last = _row_range(wg, rows, n)
+        first, last = row_range(wg, rows, n)
 
         rows_loop = scf.ForOp(first, last, one)
         with ir.InsertionPoint(rows_loop.body):
             r = rows_loop.induction_variable
 
             def term(position: ir.Value, acc: ir.Value) -> ir.Value:
-                column = _load_index(cols, position)
+                column = load_index(cols, position)
                 xv = memref.LoadOp(x, [column]).result
                 return math.FmaOp(values_spec.value(values, scale, position, r, column), xv, acc).result
 
-            start = _load_index(offsets, r)
-            end = _load_index(offsets, arith.AddIOp(r, one).result)
+            start = load_index(offsets, r)
+            end = load_index(offsets, arith.AddIOp(r, one).result)
             memref.StoreOp(_accumulate(start, end, zero, zero, unroll, chains, term), y, [r])
             scf.YieldOp([])
         func.ReturnOp([])

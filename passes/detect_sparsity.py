@@ -11,6 +11,7 @@ from ..dialects.patterns import Pattern, PatternKind
 from ..mlir import ir, sparse_tensor
 from . import sparsity_attr
 from .dispatch_markers import module_of
+from .linalg_convs import output_positions
 from .pass_base import Pass
 from .pattern_detection import check_requested, choose_pattern, describe
 from .row_bounds import program_rows, value_rows
@@ -26,8 +27,9 @@ class DetectSparsity(Pass):
 
     Matches every 2-D constant weight of a contraction (``linalg.matmul``,
     ``linalg.batch_matmul`` or a multiply-accumulate ``linalg.generic``, through
-    transposes, broadcasts and unit reshapes) and every ``linalg.conv_2d_nchw_fchw``
-    filter; the consumer's indexing maps say which axis of the weight is summed over,
+    transposes, broadcasts and unit reshapes) and every 2-D convolution's filter (NCHW,
+    NHWC, grouped and depthwise, read as ``[F, C/G*KH*KW]``); the consumer's indexing
+    maps say which axis of the weight is summed over,
     so ``[out, in]`` and ``[in, out]`` weights alike are read as ``[out, reduction]``.
     Measures density, N:M conformity along the reduction dimension (1:4, 2:8, 2:4, 4:8),
     block structure (4, 8, 16, 32), constant fan-in and empty output rows / input
@@ -170,6 +172,4 @@ def _batch_rows(use: WeightUse) -> int:
     """How many input rows meet the weight per call (the rows of a contraction, N*H*W of a conv output)."""
     if use.contraction is not None:
         return use.contraction.rows
-    result = ir.RankedTensorType(use.consumer.results[0].type).shape
-    return int(result[0] * result[2] * result[3])
-
+    return output_positions(use.consumer)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def kernel_epilogue(kernel: Kernel, acc: ir.Value) -> ir.Value:
     """``kernel``'s epilogue on its product ``acc``, with the int8 row scales of quantized storage."""
     channel_scales = kernel.storage_values.get("scales") if kernel.params.get("quant") == "int8" else None
-    return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual, channel_scales)
+    return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual, channel_scales, 1 if kernel.conv else -1)
 
 
 def epilogue(
@@ -32,22 +32,24 @@ def epilogue(
     bias: ir.Value | None,
     residual: ir.Value | None,
     channel_scales: ir.Value | None = None,
+    channel_dim: int = -1,
 ) -> ir.Value:
     """``act(acc * scale * channel_scales + bias) + residual`` as one elementwise generic; ``bias`` and
-    ``channel_scales`` run along the last dim."""
+    ``channel_scales`` run along ``channel_dim`` (the last dim; 1 for a convolution's NCHW result)."""
     if activation == "none" and scale == 1.0 and bias is None and residual is None and channel_scales is None:
         return acc
     acc_type = ir.RankedTensorType(acc.type)
     element = acc_type.element_type
     rank = acc_type.rank
     identity = ir.AffineMap.get_identity(rank)
+    along_channels = ir.AffineMap.get(rank, 0, [ir.AffineExpr.get_dim(channel_dim % rank)])
     inputs, maps = [acc], [identity]
     if channel_scales is not None:
         inputs.append(channel_scales)
-        maps.append(ir.AffineMap.get(rank, 0, [ir.AffineExpr.get_dim(rank - 1)]))
+        maps.append(along_channels)
     if bias is not None:
         inputs.append(bias)
-        maps.append(ir.AffineMap.get(rank, 0, [ir.AffineExpr.get_dim(rank - 1)]))
+        maps.append(along_channels)
     if residual is not None:
         inputs.append(residual)
         maps.append(identity)

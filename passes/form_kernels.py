@@ -12,6 +12,7 @@ from ..dialects.encodings import pattern_of_encoding
 from ..dialects.patterns import DENSE, Pattern
 from ..mlir import ir
 from . import sparsity_attr
+from .conv_forming import conv_problem, form_conv_kernel
 from .detect_sparsity import weight_record
 from .ir_build import constant, flatten_rows, transpose, unflatten_rows
 from .kernel_ops import create
@@ -33,16 +34,20 @@ class FormKernels(Pass):
     ``[out, in]`` (the constant itself, or a transposed copy of an ``[in, out]`` one),
     format ``dense``, the encoding's ``pattern`` and an empty epilogue; its input is the
     activation as ``[rows, in]`` (transposed and collapsed where the layout needs it)
-    and its result is reshaped and transposed back to the contraction's. Packing is
+    and its result is reshaped and transposed back to the contraction's. A sparse
+    convolution filter becomes a ``sparsile.conv`` on the convolution's NCHW input
+    (its bias taken from the accumulator), or, for a 1x1 NHWC convolution, a
+    ``sparsile.matmul`` over the positions (:mod:`sparsile.passes.conv_forming`); the
+    storage is the filter as ``[F, C*KH*KW]``. Packing is
     left to ``schedule``, which chooses the storage. Sparse weights it cannot turn into
-    a kernel (convolutions, an accumulator that is not zero, an empty weight, a
-    contraction that is not ``[rows, in] x [out, in]^T`` in any layout) fall back to
+    a kernel (an accumulator that is not zero, an empty weight, a contraction that is
+    not ``[rows, in] x [out, in]^T`` in any layout) fall back to
     dense: the convert is removed and the reason recorded in ``sparsile.sparsity``. A
     weight that other ops also read (a tied embedding) keeps its dense constant for
     them; its record says so (``tied_dense_bytes``) and the report counts those bytes.
-    With ``all-weights`` (set when the compile quantizes) dense weights become kernels
-    too, of pattern ``dense``, so that ``schedule`` stores every weight; one that cannot
-    stays as it was, with the reason recorded.
+    With ``all-weights`` (set when the compile quantizes) dense weights of contractions
+    become kernels too, of pattern ``dense``, so that ``schedule`` stores every weight; one
+    that cannot stays as it was, with the reason recorded.
     """
 
     name = "form-kernels"
@@ -55,7 +60,7 @@ class FormKernels(Pass):
         for use in uses:
             if use.convert is not None:
                 by_convert.setdefault(use.convert, []).append(use)
-            elif self.all_weights:
+            elif self.all_weights and use.kind == "matmul":
                 dense.setdefault(use.constant, []).append(use)
         for uses in dense.values():
             reason = next((r for r in map(_unsupported, uses) if r is not None), None)
@@ -112,8 +117,8 @@ def _record_tied(uses: list[WeightUse]) -> None:
 
 
 def _out_in_storage(use: WeightUse) -> ir.Value:
-    """The weight as ``[out, in]``: the constant itself, or a transposed copy named like it."""
-    if use.reduction_dim == 1:
+    """The weight as ``[out, in]``: the constant itself, or a transposed (a conv filter's: reshaped) copy named like it."""
+    if use.reduction_dim == 1 and use.kind == "matmul":
         return use.constant.results[0]
     weight = use.matrix()
     assert weight is not None  # _unsupported checked it
@@ -126,15 +131,18 @@ def _out_in_storage(use: WeightUse) -> ir.Value:
 
 def _form(use: WeightUse, storage: ir.Value, pattern: Pattern | None = None) -> None:
     """A kernel for ``use``; ``pattern`` is its convert's encoding's unless given (dense weights have no convert)."""
-    assert use.contraction is not None  # _unsupported checked it
     if pattern is None:
         assert use.convert is not None  # the caller grouped sparse uses by their convert
         pattern = pattern_of_encoding(ir.RankedTensorType(use.convert.results[0].type).encoding)
     weight = use.matrix()
     assert weight is not None  # _unsupported checked it
     if sparsity_attr.read(use.constant) is None:  # annotated by hand, not by detect-sparsity
-        sparsity_attr.write(use.constant, weight_record(use, measure(weight), pattern, str(pattern), "declared"))
+        sparsity_attr.write(use.constant, weight_record(use, measure(weight, use.channel_group), pattern, str(pattern), "declared"))
     record = sparsity_attr.read(use.constant) or {}
+    if use.kind == "conv":
+        form_conv_kernel(use, storage, pattern, record)
+        return
+    assert use.contraction is not None  # _unsupported checked it
     contraction = use.contraction
     consumer = use.consumer
     element = ir.RankedTensorType(consumer.results[0].type).element_type
@@ -167,7 +175,7 @@ def _permuted(value: ir.Value, permutation: list[int]) -> ir.Value:
 
 def _unsupported(use: WeightUse) -> str | None:
     if use.contraction is None:
-        return "sparse convolution kernels are not implemented"
+        return conv_problem(use)
     if use.contraction.problem is not None:
         return use.contraction.problem
     result = ir.RankedTensorType(use.consumer.results[0].type).element_type

@@ -19,7 +19,8 @@ from .weights import defining_op
 class FuseEpilogues(Pass):
     """Fold the elementwise ops after a kernel into its epilogue.
 
-    Matches, on the single user of a ``sparsile.matmul`` result, the generics
+    Matches, on the single user of a ``sparsile.matmul`` or ``sparsile.conv`` result
+    (whose bias comes with the convolution), the generics
     torch-mlir emits for: a bias add (``[N]`` broadcast), multiplication by a scalar
     constant, ReLU, GELU (erf and tanh forms), SiLU (its sigmoid and product
     generics), and a residual add of a same-shaped tensor; also an activation
@@ -63,6 +64,8 @@ class FuseEpilogues(Pass):
         if change is None:
             return None
         new = rebuild(kernel, **change)
+        if "residual" in change:
+            new.move_before(user)  # the residual may be computed after the kernel (a shortcut convolution)
         _replace(user, new.results[0])
         kernel.erase()
         return new
@@ -98,7 +101,8 @@ def _change(epilogue: Epilogue, state: Kernel, activation: str, has_residual: bo
     if epilogue.kind == "activation":
         return {"epilogue": epilogue.activation}
     if epilogue.kind == "bias":
-        return None if state.bias is not None else {"bias": epilogue.value}
+        # A convolution's bias runs along its channels (dimension 1), not along the last dimension.
+        return None if state.bias is not None or state.conv is not None else {"bias": epilogue.value}
     # scale: (acc * s0 + b) * s = acc * (s0 * s) + b * s; the bias must be a constant to rescale.
     change: dict[str, Any] = {"scale": state.scale * epilogue.scale}
     if state.bias is not None:

@@ -10,6 +10,7 @@ call with more rows than the last bucket fails an assertion naming the layer.
 from __future__ import annotations
 
 from ..mlir import arith, cf, ir, scf, tensor
+from .conv_lowering import conv_epilogue, dense_conv
 from .epilogue_ir import epilogue
 from .formats.dense import dense_matmul
 from .ir_build import constant, index_constant, zeros
@@ -30,7 +31,7 @@ def _lower(kernel: Kernel, target: str, reference: bool) -> bool:
     op = kernel.op
     where = f"'{op.name}' of layer '{kernel.layer}'"
     rank = ir.RankedTensorType(kernel.input.type).rank
-    if rank != 2:
+    if rank != 2 and kernel.conv is None:
         op.location.emit_error(f"{where}: a rank-{rank} input is not lowered yet (kernels take [rows, features])")
         return False
     fmt = kernel.format
@@ -47,7 +48,12 @@ def _lower(kernel: Kernel, target: str, reference: bool) -> bool:
                 weight = kernel.dense_weight()
                 if weight is None:
                     raise ValueError("the storage is not constant")
-                result = dense_matmul(kernel, constant(weight))
+                if kernel.conv is not None:
+                    result = conv_epilogue(kernel, dense_conv(kernel.input, constant(weight), kernel.conv))
+                else:
+                    result = dense_matmul(kernel, constant(weight))
+            elif kernel.conv is not None:
+                result = fmt.lower_conv(kernel, target)
             elif kernel.rows < 0 and "buckets" in kernel.tiles:
                 result = _lower_buckets(kernel, target)
             else:

@@ -1,10 +1,10 @@
-"""Reading, creating and rebuilding ``sparsile.matmul`` kernel ops.
+"""Reading, creating and rebuilding ``sparsile.matmul`` and ``sparsile.conv`` kernel ops.
 
 :class:`Kernel` is a read-only view of one op: its storage operands by the names
 its format gives them, the storage as numpy arrays when it is constant, its
-parameters, tiles, pattern and epilogue. :func:`create` builds a kernel op and
-:func:`rebuild` replaces one with some fields changed (optional operands change
-the operand segments, so ops are rebuilt rather than edited).
+parameters, tiles, pattern and epilogue, and a convolution's geometry. :func:`create`
+builds a kernel op and :func:`rebuild` replaces one with some fields changed (optional
+operands change the operand segments, so ops are rebuilt rather than edited).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import numpy as np
 
 from ..constants import constant_array
 from ..dialects.patterns import Pattern
-from ..dialects.sparsile_dialect import AUX_SLOTS, KERNEL_OP_NAME, MatmulOp, storage_operands
+from ..dialects.sparsile_dialect import AUX_SLOTS, CONV_OP_NAME, KERNEL_OP_NAME, ConvOp, MatmulOp, int_pair, storage_operands
 from ..mlir import ir
 from . import sparsity_attr
+from .conv_geometry import ConvGeometry
 from .weights import defining_op
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ Scalar = int | float | str | bool
 
 
 def is_kernel(op: ir.Operation) -> bool:
-    return op.name == KERNEL_OP_NAME
+    """Whether ``op`` is a kernel op (``sparsile.matmul`` or ``sparsile.conv``)."""
+    return op.name in (KERNEL_OP_NAME, CONV_OP_NAME)
 
 
 def dict_attr(values: Mapping[str, Scalar]) -> ir.DictAttr:
@@ -99,8 +101,17 @@ class Kernel:
         return ir.FloatAttr(self._attr("scale")).value
 
     @property
-    def view(self) -> MatmulOp:
+    def view(self) -> MatmulOp | ConvOp:
         return self.op.opview
+
+    @cached_property
+    def conv(self) -> ConvGeometry | None:
+        """The geometry of a ``sparsile.conv`` (None for a matmul)."""
+        if self.op.name != CONV_OP_NAME:
+            return None
+        pairs = [int_pair(self._attr(name)) for name in ("window", "strides", "dilations")]
+        window, strides, dilations = (p if p is not None else (1, 1) for p in pairs)  # checked by the verifier
+        return ConvGeometry(window, strides, dilations, ir.IntegerAttr(self._attr("groups")).value)
 
     @property
     def input(self) -> ir.Value:
@@ -125,7 +136,11 @@ class Kernel:
 
     @property
     def rows(self) -> int:
-        """Input rows per call (the product of the input's leading dimensions); -1 when they are dynamic."""
+        """Input rows per call: the product of the input's leading dimensions (output positions
+        ``N*OH*OW`` of a convolution); -1 when they are dynamic."""
+        if self.conv is not None:
+            n, _, oh, ow = self.result_type.shape
+            return int(n * oh * ow)
         leading = ir.RankedTensorType(self.input.type).shape[:-1]
         return -1 if any(ir.ShapedType.is_dynamic_size(d) for d in leading) else int(np.prod(leading))
 
@@ -191,30 +206,39 @@ def create(
     bias: ir.Value | None = None,
     residual: ir.Value | None = None,
     record: Mapping[str, Any] | None = None,
+    conv: ConvGeometry | None = None,
 ) -> ir.Operation:
-    """A ``sparsile.matmul`` at the current insertion point and location."""
+    """A ``sparsile.matmul`` (a ``sparsile.conv`` with ``conv``) at the current insertion point and location."""
     i64 = ir.IntegerType.get_signless(64)
     arrays = list(storage.values())
     if not arrays or len(arrays) > 1 + len(AUX_SLOTS):
         raise ValueError(f"a kernel holds 1 to {1 + len(AUX_SLOTS)} storage arrays, got {len(arrays)}")
     aux = dict(zip(AUX_SLOTS, arrays[1:]))
-    op = MatmulOp(
-        input=input,
-        values=arrays[0],
+    fields: dict[str, Any] = {
+        "input": input,
+        "values": arrays[0],
         **aux,
-        format=ir.StringAttr.get(fmt),
-        params=dict_attr(params or {}),
-        tiles=dict_attr(tiles or {}),
-        pattern=ir.StringAttr.get(str(pattern)),
-        out_features=ir.IntegerAttr.get(i64, shape[0]),
-        in_features=ir.IntegerAttr.get(i64, shape[1]),
-        epilogue=ir.StringAttr.get(epilogue),
-        scale=ir.FloatAttr.get(ir.F32Type.get(), scale),
-        layer=ir.StringAttr.get(layer),
-        out=result_type,
-        bias=bias,
-        residual=residual,
-    ).operation
+        "format": ir.StringAttr.get(fmt),
+        "params": dict_attr(params or {}),
+        "tiles": dict_attr(tiles or {}),
+        "pattern": ir.StringAttr.get(str(pattern)),
+        "out_features": ir.IntegerAttr.get(i64, shape[0]),
+        "in_features": ir.IntegerAttr.get(i64, shape[1]),
+        "epilogue": ir.StringAttr.get(epilogue),
+        "scale": ir.FloatAttr.get(ir.F32Type.get(), scale),
+        "layer": ir.StringAttr.get(layer),
+        "out": result_type,
+        "bias": bias,
+        "residual": residual,
+    }
+    if conv is None:
+        op = MatmulOp(**fields).operation
+    else:
+        def pair(values: tuple[int, int]) -> ir.ArrayAttr:
+            return ir.ArrayAttr.get([ir.IntegerAttr.get(i64, v) for v in values])
+
+        op = ConvOp(**fields, window=pair(conv.window), strides=pair(conv.strides), dilations=pair(conv.dilations),
+                    groups=ir.IntegerAttr.get(i64, conv.groups)).operation
     if record:
         sparsity_attr.write(op, dict(record))
     return op
@@ -238,6 +262,7 @@ def rebuild(kernel: ir.Operation, **changes: Any) -> ir.Operation:
         "params": k.params,
         "tiles": k.tiles,
         "record": k.record,
+        "conv": k.conv,
         **k.epilogue_fields(),
     }
     fields.update(changes)

@@ -15,11 +15,12 @@ from .pass_base import Pass
 class LowerToIree(Pass):
     """Lower each kernel op through its storage format's lowering for ``target``.
 
-    Matches every ``sparsile.matmul``; its format (:mod:`sparsile.passes.formats`)
-    emits IR that reads the storage operands as ``schedule`` wrote them: on ``cpu``,
-    ``csr`` storage feeds the hand-written K-blocked or batch-1 CSR dispatch, ``nm``
+    Matches every ``sparsile.matmul`` and ``sparsile.conv``; its format
+    (:mod:`sparsile.passes.formats`) emits IR that reads the storage operands as
+    ``schedule`` wrote them: on ``cpu``, ``csr`` storage feeds the hand-written K-blocked
+    or batch-1 CSR dispatch (a convolution's, the direct sparse convolution), ``nm``
     the batch-1 2:4 select dispatch, ``dense`` and ``channels`` become
-    ``linalg.matmul`` (plus a gather/scatter for kept channels); the epilogue (scale,
+    ``linalg.matmul`` or ``linalg.conv_2d_nchw_fchw`` (plus a gather/scatter for kept channels); the epilogue (scale,
     bias, activation, residual) follows as one elementwise generic. Fails, naming the
     layer, on a kernel whose format does not lower on ``target`` (``cpu``, ``gpu``,
     ``vulkan``) or whose storage is not constant. With ``reference=true`` every kernel

@@ -32,6 +32,7 @@ def annotate(o: CompileOptions) -> list[PipelineElement]:
     return _configured(o, [
         make("check-input", entry=o.entry or ""),  # one tensor-typed entry point, only dialects the targets lower
         make("fold-weight-masks"),  # torch.nn.utils.prune's weight_orig * weight_mask -> one pruned weight
+        make("fold-batchnorm"),  # eval-mode batch norm after a convolution -> its filter and bias (zeros stay zero)
         make("detect-sparsity", overrides=overrides),  # measure each weight, attach its #sparse_tensor.encoding
     ])
 

@@ -29,6 +29,7 @@ _PASSES: dict[str, str] = {
     "check-iree-input": "sparsile.passes.check_iree_input:CheckIreeInput",
     "compact-structured": "sparsile.passes.compact_structured:CompactStructured",
     "detect-sparsity": "sparsile.passes.detect_sparsity:DetectSparsity",
+    "fold-batchnorm": "sparsile.passes.fold_batchnorm:FoldBatchnorm",
     "fold-weight-masks": "sparsile.passes.fold_weight_masks:FoldWeightMasks",
     "fuse-epilogues": "sparsile.passes.fuse_epilogues:FuseEpilogues",
     "form-kernels": "sparsile.passes.form_kernels:FormKernels",

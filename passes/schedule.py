@@ -10,6 +10,7 @@ import numpy as np
 from ..dialects.patterns import Pattern, PatternKind
 from ..mlir import ir
 from . import sparsity_attr
+from .conv_geometry import ConvGeometry
 from .cost_model import MARGIN, at_rows, coefficients, crossover_rows, relative_error
 from .formats import all_formats
 from .formats.base import TARGET_FAMILIES, Plan, StorageFormat
@@ -57,9 +58,10 @@ class _Candidate:
 class Schedule(Pass):
     """Choose, per kernel op, how its weight is stored and tiled on ``target``, and pack it.
 
-    Matches every ``sparsile.matmul``. The candidates are the storage formats that hold
-    the kernel's pattern and have a plan for the target family (``cpu``, ``gpu``,
-    ``vulkan``, ``native``) at the op's input rows; each is packed and its time
+    Matches every ``sparsile.matmul`` and ``sparsile.conv``. The candidates are the storage
+    formats that hold the kernel's pattern and have a plan for the target family (``cpu``,
+    ``gpu``, ``vulkan``, ``native``) at the op's input rows (for a convolution: a conv plan
+    for its input and window, never quantized); each is packed and its time
     predicted with the format's cost (:mod:`sparsile.passes.cost_model`). The fastest
     sparse candidate is kept when it is predicted at least ``margin`` x faster than
     ``dense`` storage (tightened to ``1 - e`` when its kernel's fit has a median relative
@@ -127,6 +129,7 @@ class Schedule(Pass):
             # MLIR's sparsifier multiplies one element type: the native kernels hold float32 values.
             weight = weight.astype(np.float32)
         pattern, rows = kernel.pattern, kernel.rows
+        conv = kernel.conv
         counts, bounds = [rows], (rows, rows)
         if rows < 0:  # dynamic rows: compiled for a few row counts over one storage
             found = kernel.row_range()
@@ -138,14 +141,19 @@ class Schedule(Pass):
                 return False
             bounds = found
             counts = buckets(*bounds)
-        candidates = [c for c in (self._candidate(fmt, pattern, weight, counts) for fmt in all_formats()) if c is not None]
+        if conv is not None:
+            input_shape = tuple(ir.RankedTensorType(kernel.input.type).shape)
+            made = (self._conv_candidate(fmt, pattern, weight, conv, input_shape, rows) for fmt in all_formats())
+        else:
+            made = (self._candidate(fmt, pattern, weight, counts) for fmt in all_formats())
+        candidates = [c for c in made if c is not None]
         dense = next((c for c in candidates if c.fmt.name == "dense"), None)
         if dense is None:
             what = f"{self.quantize} " if self.quantize else ""
             op.location.emit_error(f"schedule: layer '{kernel.layer}': no storage format holds {what}weights on target '{self.target}'")
             return False
         sparse = [c for c in candidates if c.fmt.name != "dense"]
-        if self.tune and self.target == "cpu" and rows > 0:
+        if self.tune and self.target == "cpu" and rows > 0 and conv is None:
             return self._schedule_measured(op, kernel, weight, dense, sparse)
         predicted = dense.measured and all(c.measured for c in sparse)
         # Without measured costs the candidate storing the fewest bytes goes first.
@@ -163,6 +171,8 @@ class Schedule(Pass):
         elif sparse:
             best = sparse[0]
             fallback = f"predicted {best.predicted() * 1e6:.3g} us as {best.fmt.name} vs {dense.predicted() * 1e6:.3g} us dense at {_rows(bounds, counts)}"
+        elif pattern.is_sparse and conv is not None:
+            fallback = f"no storage format for {pattern} convolutions ({conv.describe()}) runs on target {self.target}"
         elif pattern.is_sparse:
             fallback = f"no storage format for {pattern} runs on target {self.target} at {_rows(bounds, counts)}"
         decision: dict[str, Any] = {
@@ -261,7 +271,18 @@ class Schedule(Pass):
         return _Candidate(fmt, main, storage, tuple((rows, plan, fmt.seconds(storage, plan)) for rows, plan in zip(counts, shared)))
 
 
+    def _conv_candidate(self, fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, conv: ConvGeometry,
+                        input_shape: tuple[int, ...], rows: int) -> _Candidate | None:
+        """``fmt`` storing a conv filter (never quantized: the quantized kernels are matmuls)."""
+        if not fmt.holds(pattern) or (self.formats and fmt.name not in self.formats and fmt.name != "dense"):
+            return None
+        plan = fmt.plan_conv(pattern, weight, conv, input_shape, self.target)
+        if plan is None:
+            return None
+        storage = fmt.pack(weight, plan.params)
+        return _Candidate(fmt, plan, storage, ((rows, plan, fmt.seconds(storage, plan)),))
+
+
 def _rows(bounds: tuple[int, int], counts: list[int]) -> str:
     low, high = bounds
     return f"{high} rows" if low == high else f"{low}..{high} rows (compiled for {', '.join(map(str, counts))})"
-

@@ -23,9 +23,9 @@ from ..mlir import ir
 from .contraction import CONTRACTION_OPS, Contraction, analyze
 from .ir_query import walk_ops
 from .layout_ops import is_layout_op, is_upcast, source_dims
+from .linalg_convs import CONV_OPS, GROUPED_CONVS, filter_matrix, geometry
 
 MATMUL_OPS = ("linalg.matmul", "linalg.batch_matmul")
-CONV_OPS = ("linalg.conv_2d_nchw_fchw",)
 
 
 @dataclass
@@ -65,16 +65,13 @@ class WeightUse:
         if array is None:
             return None
         if self.kind == "conv":
-            return array.reshape(array.shape[0], -1)
+            return filter_matrix(array, self.consumer.name)
         return array if self.reduction_dim == 1 else array.T
 
     @property
     def channel_group(self) -> int:
         """Columns per input channel of :meth:`matrix` (KH*KW for conv filters)."""
-        if self.kind == "conv":
-            shape = ir.RankedTensorType(self.constant.results[0].type).shape
-            return int(shape[2] * shape[3])
-        return 1
+        return geometry(self.consumer).taps if self.kind == "conv" else 1
 
 
 def defining_op(value: ir.Value) -> ir.Operation | None:
@@ -100,6 +97,9 @@ def trace_weight(consumer: ir.Operation, operand: int) -> WeightUse | None:
     op = defining_op(value)
     if consumer.name in CONV_OPS and op is not None and is_upcast(op):  # a half-precision filter's upcast
         chain.append(op)
+        op = defining_op(op.operands[0])
+    if consumer.name in GROUPED_CONVS and op is not None and op.name in ("tensor.expand_shape", "tensor.collapse_shape"):
+        chain.insert(0, op)  # the [F, C/G, KH, KW] filter split into groups, or a depthwise one's unit dimension dropped
         op = defining_op(op.operands[0])
     while op is not None and consumer.name not in CONV_OPS and axes is not None and is_layout_op(op):
         axes = source_dims(op, axes)

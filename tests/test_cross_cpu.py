@@ -91,9 +91,13 @@ def test_aarch64_models_match_eager(models, name, tmp_path):
         pruning.neurons(model.fc2, 0.5)
         sparsity = {"qkv": "csr", "proj": "2:4", "fc2": "channels"}
     else:
+        pruning.magnitude(model.features[0], 0.9)  # the direct sparse convolution
         with torch.no_grad():
-            model.features[4].weight[::2] = 0
+            model.features[4].weight[::2] = 0  # compacted
+        sparsity = {"features.0": "csr"}
     compiled = sparsile.compile(model, args, target="cpu:aarch64", sparsity=sparsity, cache=False)
+    if name == "cnn":
+        assert compiled.report["features.0"].format == "csr"
     directory = compiled.save(tmp_path / "artifact")
     with torch.no_grad():
         expected = model(*args).numpy()

@@ -135,14 +135,15 @@ def test_min_sparsity_and_patterns_options():
     assert patterns(only_csr)["0.weight"] == "csr"
 
 
-def test_conv_weights_are_reported_and_fall_back(models):
+def test_conv_filters_removed_are_compacted(models):
     model, args = models.cnn()
     with torch.no_grad():
         model.features[4].weight[::2] = 0  # half the filters of the second conv
     compiled = sparsile.compile(model, args)
     layer = compiled.report["features.4"]
-    assert layer.detected.startswith("channels; 16/32 rows empty")
-    assert layer.format == "dense" and layer.fallback == "sparse convolution kernels are not implemented"
+    assert layer.detected.startswith("channels; 16/32 rows empty") and not layer.fallback
+    # 16 filters computed, plus at most one for the removed filters whose batch norm shift survives ReLU.
+    assert layer.stored_values <= 17 * 144 and "compacted" in compiled.ir("kernels")
     torch.testing.assert_close(compiled(*args), model(*args).detach(), rtol=1e-4, atol=1e-5)
 
 

@@ -114,7 +114,9 @@ def test_gpu_targets_compact_pruned_neurons(target):
     pruning.neurons(model.layers[0], 0.5)
     x = (torch.randn(8, 768),)
     compiled = sparsile.compile(model, x, target=target, cache=False)
-    assert [(row.pattern, row.format, row.fallback) for row in compiled.report] == [("channels", "channels", "")]
+    # The dense second layer keeps its row; compaction took half its input columns.
+    assert [(row.pattern, row.format, row.fallback) for row in compiled.report] == [("channels", "channels", ""), ("dense", "dense", "")]
+    assert compiled.report["layers.1"].sparse_bytes == compiled.report["layers.1"].dense_bytes / 2
     handoff = compiled.ir("iree-handoff")
     assert "tensor<768x1536xf32>" in handoff and "tensor<1536x768xf32>" in handoff
     assert not re.search(r"tensor<(\d+x)*3072x", handoff), "a 3072-wide tensor reached IREE"

@@ -12,6 +12,8 @@ A format owns, for the weights it stores:
 - *cost*: :meth:`seconds`, the predicted time as a sympy expression of the rows ``M``;
 - *lowering* per target family (``cpu``, ``gpu``, ``vulkan``, ``native``): :meth:`lower`
   emits IR that reads the kernel's storage operands as they are;
+- *convolutions*, for the formats that store conv filters (held as ``[F, C*KH*KW]``
+  matrices): :meth:`plan_conv` and :meth:`lower_conv`, the same for a ``sparsile.conv``;
 - *report*: :meth:`describe` says in a few words how the weight is stored.
 """
 
@@ -30,6 +32,7 @@ from ..kernel_values import Quantization
 if TYPE_CHECKING:
     import sympy
 
+    from ..conv_geometry import ConvGeometry
     from ..kernel_ops import Kernel
     from ..weight_stats import SparsityStats
 
@@ -170,6 +173,16 @@ class StorageFormat:
     # --- lowering ---------------------------------------------------------------------------
     def lower(self, kernel: Kernel, target: str) -> ir.Value:
         """IR computing the kernel (epilogue included) from its storage operands, at the kernel."""
+        raise NotImplementedError
+
+    # --- convolutions -----------------------------------------------------------------------
+    def plan_conv(self, pattern: Pattern, weight: np.ndarray, conv: ConvGeometry, input_shape: tuple[int, ...], target: str) -> Plan | None:
+        """The plan for a conv filter ``weight`` (``[F, C*KH*KW]``) over a padded NCHW input of
+        ``input_shape`` on ``target``; None where the format does not store convolutions (the default)."""
+        return None
+
+    def lower_conv(self, kernel: Kernel, target: str) -> ir.Value:
+        """IR computing a ``sparsile.conv`` (epilogue included) from its storage operands, at the kernel."""
         raise NotImplementedError
 
     # --- report -----------------------------------------------------------------------------

@@ -9,7 +9,9 @@ the kept rows into the full output, on every target.
 
 The storage is ``values [R, C]`` (the kept sub-matrix), ``row_slots [out]`` (for every
 output row its row in ``values``, or -1 where the row was removed: what the scatter
-reads) and ``cols [C]`` (the kept input columns: what the gather reads). Quantized
+reads) and ``cols [C]`` (the kept input columns: what the gather reads; for a conv filter,
+``params["channel_group"] = KH*KW`` keeps whole input channels, which a channel gather
+reads, and the kept filters run as a dense convolution scattered into the full output). Quantized
 (``params["quant"]``), ``values`` holds the kept sub-matrix as dense quantized storage
 does (:mod:`sparsile.passes.formats.dense`: ``[R, kp]`` integers) and ``scales`` follow.
 """
@@ -22,6 +24,7 @@ import numpy as np
 
 from ...dialects.patterns import CHANNELS, Pattern, PatternKind
 from ...mlir import arith, ir, linalg, tensor
+from ..conv_lowering import conv_epilogue, dense_conv, gather_channels, geometry_of, scatter_channels
 from ..epilogue_ir import epilogue
 from ..ir_build import elementwise, matmul, scalar, transpose
 from ..kernel_values import Quantization, as_float32
@@ -32,6 +35,7 @@ from .dense import FLOAT_TYPES, quantized_values_product
 from .dense import FORMAT as DENSE_FORMAT
 
 if TYPE_CHECKING:
+    from ..conv_geometry import ConvGeometry
     from ..kernel_ops import Kernel
     from ..weight_stats import SparsityStats
 
@@ -46,7 +50,7 @@ class ChannelsFormat(StorageFormat):
     kind = PatternKind.CHANNELS
     detect_priority = 10
     targets = frozenset(TARGET_FAMILIES)
-    kernels = ("matmul", "gpu_matmul")
+    kernels = ("matmul", "gpu_matmul", "conv")
 
     def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
         if (stats.zero_rows or stats.zero_cols) and stats.kept_fill >= CHANNEL_FILL:
@@ -77,7 +81,9 @@ class ChannelsFormat(StorageFormat):
     def pack(self, weight: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
         mask = weight != 0
         rows = np.nonzero(mask.any(axis=1))[0]
-        cols = np.nonzero(mask.any(axis=0))[0].astype(np.int32)
+        group = int(params.get("channel_group", 1))  # a conv filter keeps whole input channels (KH*KW columns)
+        kept_groups = mask.reshape(mask.shape[0], -1, group).any(axis=(0, 2))
+        cols = np.nonzero(np.repeat(kept_groups, group))[0].astype(np.int32)
         slots = np.full(weight.shape[0], -1, np.int32)
         slots[rows] = np.arange(len(rows), dtype=np.int32)
         kept = np.ascontiguousarray(weight[np.ix_(rows, cols)])
@@ -136,7 +142,31 @@ class ChannelsFormat(StorageFormat):
             acc = _scatter_columns(acc, kernel.storage_values["row_slots"], out_features)
         return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
 
+    def plan_conv(self, pattern: Pattern, weight: np.ndarray, conv: ConvGeometry, input_shape: tuple[int, ...], target: str) -> Plan | None:
+        """Kept filters over kept input channels, computed as a dense convolution on every target
+        (not for grouped convolutions: each group may keep a different number of filters)."""
+        return Plan({"channel_group": conv.taps}, kernel="conv") if conv.groups == 1 else None
+
+    def lower_conv(self, kernel: Kernel, target: str) -> ir.Value:
+        storage = kernel.storage_arrays()
+        if storage is None:
+            raise ValueError("channels storage must be constant to be lowered")
+        geometry = geometry_of(kernel)
+        taps = geometry.taps
+        cols = storage["cols"]
+        if len(cols) % taps or not np.array_equal(cols.reshape(-1, taps) % taps, np.tile(np.arange(taps), (len(cols) // taps, 1))):
+            raise ValueError(f"a convolution's kept columns must be whole input channels of {taps} columns")
+        x = kernel.input
+        if not _is_identity(cols, kernel.in_features):
+            x = gather_channels(x, kernel.storage_values["cols"], len(cols) // taps, taps)
+        acc = dense_conv(x, kernel.storage_values["values"], geometry)
+        if not _is_identity(storage["row_slots"], kernel.out_features):
+            acc = scatter_channels(acc, kernel.storage_values["row_slots"], kernel.out_features)
+        return conv_epilogue(kernel, acc)
+
     def describe(self, params: dict[str, Any]) -> str:
+        if params.get("channel_group"):
+            return "kept filters x input channels, dense convolution"
         return f"kept rows x columns, dense{' ' + params['quant'] if params.get('quant') else ''}"
 
 

@@ -10,7 +10,9 @@ nonzeros. With ``kc >= K`` this is plain CSR, which batch 1 and ``native-cpu`` u
 On ``cpu`` the storage feeds :mod:`sparsile.passes.csr_kernels` as it is: the
 K-blocked dispatch on feature-major activations for several rows, the scalar one
 at batch 1. On ``native-cpu`` it is assembled into a CSR sparse tensor for MLIR's
-sparsifier.
+sparsifier. A convolution filter on ``cpu`` is stored as plain CSR of its ``[F, C*KH*KW]``
+matrix and runs through the direct sparse convolution (:mod:`sparsile.passes.conv_kernels`),
+which reads each column's input offset from a table the lowering builds from the window.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import numpy as np
 
 from ...dialects.patterns import CSR, Pattern, PatternKind
 from ...mlir import ir, tensor
+from ..conv_kernels import LANES, DirectConvConfig, direct_conv_config
+from ..conv_lowering import conv_epilogue, direct_sparse_conv
 from ..csr_kernels import BlockedConfig, CsrValues, blocked_config, blocked_csr_kernel, scalar_csr_kernel
 from ..dispatch_markers import dispatch, module_of, unique_symbol
 from ..ell_storage import column_array, read_columns
@@ -32,6 +36,7 @@ from ..quantization import dequantize, pack_nibbles, quantize, scheme, scheme_na
 from .base import Plan, StorageFormat
 
 if TYPE_CHECKING:
+    from ..conv_geometry import ConvGeometry
     from ..kernel_ops import Kernel
     from ..weight_stats import SparsityStats
 
@@ -46,9 +51,11 @@ class CsrFormat(StorageFormat):
     kind = PatternKind.CSR
     detect_priority = 90
     targets = frozenset({"cpu", "native"})
-    kernels = ("batch1", "blocked", "native")
+    kernels = ("batch1", "blocked", "native", "conv")
 
     def kernel(self, plan: Plan) -> str:
+        if plan.kernel:
+            return plan.kernel
         if not plan.tiles:  # the sparsifier's loops (native-cpu)
             return "native"
         return "blocked" if "mb" in plan.tiles else "batch1"
@@ -165,6 +172,26 @@ class CsrFormat(StorageFormat):
         if target == "native":
             return _lower_native(kernel)
         return _lower_cpu(kernel)
+
+    def plan_conv(self, pattern: Pattern, weight: np.ndarray, conv: ConvGeometry, input_shape: tuple[int, ...], target: str) -> Plan | None:
+        """Plain CSR (one chunk) for the direct sparse convolution, on ``cpu``."""
+        if target != "cpu" or not is_float_storage(weight):
+            return None
+        n, _, h, w = input_shape
+        (sh, sw) = conv.strides
+        oh, _ = conv.output_size(h, w)
+        positions = oh * -(-w // sw)
+        config = direct_conv_config(positions, weight.shape[0])
+        tile = config.vectors * LANES
+        params = {"kc": weight.shape[1], "col_bits": 16 if weight.shape[1] <= 65535 else 32}
+        return Plan(params, {"vectors": config.vectors, "rows": config.rows}, rows=n * -(-positions // tile) * tile, kernel="conv")
+
+    def lower_conv(self, kernel: Kernel, target: str) -> ir.Value:
+        if kernel.params.get("quant") or int(kernel.params["kc"]) < kernel.in_features:
+            raise ValueError(f"the direct sparse convolution reads plain float CSR (kc >= {kernel.in_features}), got {kernel.params}")
+        default = direct_conv_config(1, kernel.out_features)
+        config = DirectConvConfig(int(kernel.tiles.get("vectors", default.vectors)), int(kernel.tiles.get("rows", default.rows)))
+        return conv_epilogue(kernel, direct_sparse_conv(kernel, config))
 
     def describe(self, params: dict[str, Any]) -> str:
         quant = f" ({params['quant']})" if params.get("quant") else ""

@@ -21,6 +21,7 @@ import numpy as np
 
 from ...dialects.patterns import Pattern
 from ...mlir import ir
+from ..conv_lowering import conv_epilogue, dense_conv, geometry_of
 from ..epilogue_ir import epilogue, kernel_epilogue
 from ..ir_build import matmul, transpose
 from ..kernel_values import Quantization, as_float32
@@ -31,6 +32,7 @@ from ..row_kernels import MAX_ROWS, workgroup_rows
 from .base import GPU_FAMILIES, TARGET_FAMILIES, Plan, StorageFormat
 
 if TYPE_CHECKING:
+    from ..conv_geometry import ConvGeometry
     from ..kernel_ops import Kernel
 
 FLOAT_TYPES = ("f16", "bf16", "f32", "f64")
@@ -47,7 +49,7 @@ class DenseFormat(StorageFormat):
 
     name = "dense"
     targets = frozenset(TARGET_FAMILIES)
-    kernels = ("matmul", "gpu_matmul", "rows", "dequant")
+    kernels = ("matmul", "gpu_matmul", "rows", "dequant", "conv")
 
     def holds(self, pattern: Pattern) -> bool:
         return True
@@ -111,6 +113,12 @@ class DenseFormat(StorageFormat):
         if not kernel.params.get("quant"):
             return dense_matmul(kernel, kernel.storage_values["values"])
         return kernel_epilogue(kernel, quantized_dense_product(kernel, target))
+
+    def plan_conv(self, pattern: Pattern, weight: np.ndarray, conv: ConvGeometry, input_shape: tuple[int, ...], target: str) -> Plan | None:
+        return Plan(kernel="conv")
+
+    def lower_conv(self, kernel: Kernel, target: str) -> ir.Value:
+        return conv_epilogue(kernel, dense_conv(kernel.input, kernel.storage_values["values"], geometry_of(kernel)))
 
     def describe(self, params: dict[str, Any]) -> str:
         return f"{params['quant']}, {params.get('kp')} padded columns" if params.get("quant") else "dense"

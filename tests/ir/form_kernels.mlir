@@ -82,18 +82,17 @@ func.func @channels(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 
 // -----
 
-// A sparse conv filter falls back to dense: the convert goes, the reason is recorded on
+// A sparse conv filter whose convolution accumulates into something other than a per-channel
+// bias (here: an argument) falls back to dense: the convert goes, the reason is recorded on
 // the convolution (a constant may be merged or folded away by canonicalization).
 // CHECK-LABEL: func.func @conv_fallback
 // CHECK: %[[W:.*]] = arith.constant {sparsile.name = "conv"} dense
 // CHECK-NOT: sparse_tensor.convert
-// CHECK: linalg.conv_2d_nchw_fchw {dilations = {{.*}}, sparsile.sparsity = {batch_rows = 9 : i64{{.*}}fallback = "sparse convolution kernels are not implemented", {{.*}}format = "dense"{{.*}} ins(%{{.*}}, %[[W]] :
-func.func @conv_fallback(%x: tensor<1x2x4x4xf32>) -> tensor<1x2x3x3xf32> {
+// CHECK: linalg.conv_2d_nchw_fchw {dilations = {{.*}}, sparsile.sparsity = {batch_rows = 9 : i64{{.*}}fallback = "the convolution accumulates into a tensor that is not a per-channel bias", {{.*}}format = "dense"{{.*}} ins(%{{.*}}, %[[W]] :
+// CHECK-NOT: sparsile.conv
+func.func @conv_fallback(%x: tensor<1x2x4x4xf32>, %acc: tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32> {
   %w = arith.constant {sparsile.name = "conv"} dense<[[[[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 2.0]]], [[[0.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]]]> : tensor<2x2x2x2xf32>
   %s = sparse_tensor.convert %w : tensor<2x2x2x2xf32> to tensor<2x2x2x2xf32, #sparse_tensor.encoding<{map = (f, c, h, w) -> (f : compressed, c : dense, h : dense, w : dense)}>>
-  %zero = arith.constant 0.0 : f32
-  %acc0 = tensor.empty() : tensor<1x2x3x3xf32>
-  %acc = linalg.fill ins(%zero : f32) outs(%acc0 : tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32>
   %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %s : tensor<1x2x4x4xf32>, tensor<2x2x2x2xf32, #sparse_tensor.encoding<{map = (f, c, h, w) -> (f : compressed, c : dense, h : dense, w : dense)}>>) outs(%acc : tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32>
   return %y : tensor<1x2x3x3xf32>
 }
