@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import sympy
 import torch
 
 from .errors import SparsileError
@@ -197,7 +198,8 @@ class _DynamicSizes:
                 if isinstance(size, torch.SymInt):
                     expr = size.node.expr
                     bound = size.node.shape_env.var_to_range.get(expr)
-                    if bound is None or not bound.upper.is_finite:
+                    # torch's int_oo claims is_finite; only a sympy Integer is a real maximum.
+                    if bound is None or not isinstance(bound.upper, sympy.Integer):
                         return None
                     ranges[expr] = (int(bound.lower), int(bound.upper))
                     own[d] = expr

@@ -66,12 +66,14 @@ def _requested():
 @needs_qemu
 @pytest.mark.parametrize("rows", [1, 3, 33])
 def test_aarch64_mlp_in_every_format_matches_eager(rows, tmp_path):
-    """Batch 1 runs the scalar CSR and 2:4 select dispatches, more rows the K-blocked one (padded)."""
+    """Batch 1 runs the one-row dispatches, more rows the K-blocked and block kernels (padded).
+    Which sparse storage each layer gets is the cost model's choice; none stays dense."""
     model = _mlp()
     x = torch.randn(rows, 64)
     compiled = sparsile.compile(model, (x,), target="cpu:aarch64", sparsity=_requested(), cache=False)
     formats = [layer.format for layer in compiled.report][:4]
-    assert formats == (["csr", "nm", "csr", "channels"] if rows == 1 else ["csr", "csr", "csr", "channels"])
+    assert formats[0] in ("csr", "bitmask") and formats[1] in ("nm", "csr", "bitmask") and formats[2] in ("bsr", "csr", "bitmask"), formats
+    assert formats[3] == "channels"
     directory = compiled.save(tmp_path / "artifact")
     with torch.no_grad():
         expected = model(x).numpy()

@@ -100,7 +100,8 @@ def test_every_format_at_odd_row_counts(fmt, rows):
 
 @pytest.mark.parametrize("m,mb", [(1, 2), (2, 2), (3, 4), (7, 8), (16, 16), (31, 32), (33, 64), (50, 64), (197, 128), (256, 128)])
 def test_activation_blocks_are_whole_vectors(m, mb):
-    from sparsile.passes.csr_kernels import activation_block, padded_rows
+    from sparsile.passes.csr_kernels import activation_block
+    from sparsile.passes.feature_major import padded_rows
 
     assert activation_block(m) == mb
     assert padded_rows(m, mb) % mb == 0 and padded_rows(m, mb) - m < mb
