@@ -21,8 +21,8 @@ from .cache import ArtifactCache, cache_key
 from .compiled_model import CompiledModel
 from .dumps import write_stage_dump
 from .errors import ModelSpecError, PipelineError, UnknownChipError
-from .manifest import Manifest, TensorSpec
-from .mlir import ir, new_context, to_bytecode, to_text
+from .manifest import Manifest, TensorSpec, sha256_hex
+from .mlir import bytecode_digest, ir, new_context, to_bytecode, to_text
 from .options import CompileOptions
 from .pass_runner import PassRunner
 from .passes.check_input import CheckInput
@@ -141,12 +141,15 @@ class _Staged:
         self.source = load_source(model, example_args, self.ctx, options.from_stage, options.entry, options.dynamic_shapes)
         _progress(options, start, 1, self.total, time.perf_counter() - started)
 
-    def source_bytes(self) -> bytes:
-        """The model as the cache key sees it: its bytecode (or the hand-off text it came as)."""
+    def source_digest(self) -> str:
+        """The model as the cache key sees it: the sha256 of its bytecode (or of the hand-off text it came as).
+
+        The bytecode is hashed as it is written, so a model's weights are never held twice for it.
+        """
         if self.source.module is not None:
-            return to_bytecode(self.source.module)
+            return bytecode_digest(self.source.module)
         raw = self.source.handoff
-        return raw if isinstance(raw, bytes) else str(raw).encode()
+        return sha256_hex(raw if isinstance(raw, bytes) else str(raw).encode())
 
     def plan(self) -> dict[str, Any]:
         """Every setting that reaches the remaining stages: their resolved pipelines, flags and the dump limit."""
@@ -162,7 +165,7 @@ class _Staged:
 
     def cache_key(self) -> str:
         """The artifact cache key of this compile."""
-        return cache_key(self.source_bytes(), self.plan())
+        return cache_key(self.source_digest(), self.plan())
 
     def skip_rest(self, why: str) -> None:
         _progress(self.options, f"{self.remaining[-1].name} ({why})", self.total, self.total, 0.0)
