@@ -24,6 +24,7 @@ from .errors import ModelSpecError, PipelineError, UnknownChipError
 from .manifest import Manifest, TensorSpec, sha256_hex
 from .mlir import bytecode_digest, ir, new_context, to_bytecode, to_text
 from .options import CompileOptions
+from .parameters import ARCHIVE_NAME, SCOPE, ParameterArchive
 from .pass_runner import PassRunner
 from .passes.check_input import CheckInput
 from .report import SparsityReport
@@ -47,6 +48,7 @@ class _Run:
     handoff: bytes | str | None = None
     payload: bytes | None = None
     signature: tuple[str, list[TensorSpec], list[TensorSpec]] | None = None
+    archive: ParameterArchive | None = None
 
     def record(self, stage: str, text: str) -> None:
         self.stage_ir[stage] = text
@@ -77,7 +79,8 @@ def compile_model(model: Any, example_args: Sequence[Any], options: CompileOptio
                     return hit
     run = staged.run()
     assert run.payload is not None and run.signature is not None
-    compiled = CompiledModel(run.payload, _manifest(run), run.stage_ir)
+    parameters = {SCOPE: run.archive.path} if run.archive is not None else None
+    compiled = CompiledModel(run.payload, _manifest(run), run.stage_ir, parameters, keep_alive=run.archive)
     if cache is not None and key is not None:
         cache.store(key, compiled)
     return compiled
@@ -161,7 +164,8 @@ class _Staged:
                 stages.append([stage.name, _iree_flags(self.options)])
             else:
                 stages.append([stage.name, []])
-        return {"stages": stages, "elide_limit": self.options.elide_limit, "entry": self.options.entry}
+        return {"stages": stages, "elide_limit": self.options.elide_limit, "entry": self.options.entry,
+                "parameters": self.options.parameters}
 
     def cache_key(self) -> str:
         """The artifact cache key of this compile."""
@@ -200,6 +204,11 @@ def _run_stage(stage: Stage, run: _Run) -> None:
     if stage.kind == "handoff":
         assert module is not None
         from .iree_backend import IreeCompileError, handoff
+        from .parameters import externalize_weights, movable_constants, wants_archive
+
+        constants = movable_constants(module)
+        if constants and wants_archive(run.options.parameters, constants):
+            run.archive = externalize_weights(module, constants)
 
         try:
             result = handoff(to_bytecode(module), run.options.elide_limit)
@@ -277,6 +286,7 @@ def _manifest(run: _Run) -> Manifest:
         output_structure=source.output_tree.structure,
         layers=run.report.to_json(),
         payload=NATIVE_NAME if target.is_native else VMFB_NAME,
+        parameters={SCOPE: ARCHIVE_NAME} if run.archive is not None else {},
     )
 
 

@@ -9,8 +9,10 @@ sparsile's hand-written kernels are materialised in IREE's own bindings: the
 ``sparsile.workgroups``, and an inner module whose function takes
 ``!stream.binding``s: ``stream.binding.subspan`` replaces each memref argument,
 ``hal.interface.workgroup.id`` each index argument) and each marked call becomes
-``flow.dispatch``. Ops are moved, not cloned. The result is the ``iree-handoff``
-stage: exactly what iree-compile receives, dumped like every other stage.
+``flow.dispatch``. Ops are moved, not cloned. Weights moved into a parameter archive
+(:mod:`sparsile.parameters`) become ``util.global``s initialised from it. The result
+is the ``iree-handoff`` stage: exactly what iree-compile receives, dumped like every
+other stage.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from dataclasses import dataclass
 
 from iree.compiler import ir as iree_ir
 from iree.compiler import tools as iree_tools
-from iree.compiler.dialects import arith, builtin, flow, func, hal, stream
+from iree.compiler.dialects import arith, builtin, flow, func, hal, stream, util
 
+from .parameters import PARAMETER_ATTR, SCOPE
 from .passes.dispatch_markers import KERNEL_ATTR, WORKGROUPS_ATTR
 
 
@@ -55,6 +58,7 @@ def handoff(ir_source: bytes | str, elide_limit: int | None) -> Handoff:
         except iree_ir.MLIRError as err:
             raise IreeCompileError(f"IREE could not read the module: {_first_lines(str(err))}") from None
         kernels = materialize(module)
+        materialize_parameters(module)
         buffer = io.BytesIO()
         module.operation.write_bytecode(buffer)
         if elide_limit is None:
@@ -189,3 +193,37 @@ def _executable(kernel: iree_ir.Operation) -> tuple[str, str]:
         entry.append(op)
     kernel.erase()
     return f"{name}_exe", name
+
+
+def materialize_parameters(module: iree_ir.Module) -> int:
+    """Turn parameter markers into ``util.global``s read from the archive's scope; returns how many."""
+    top = module.body
+    markers: dict[str, tuple[iree_ir.Operation, iree_ir.Type]] = {}
+    for op in list(top.operations):
+        op = op.operation
+        if op.name == "func.func" and PARAMETER_ATTR in op.attributes:
+            signature = iree_ir.FunctionType(iree_ir.TypeAttr(op.attributes["function_type"]).value)
+            markers[iree_ir.StringAttr(op.attributes["sym_name"]).value] = (op, signature.results[0])
+    for symbol, (decl, value_type) in markers.items():
+        key = iree_ir.StringAttr(decl.attributes[PARAMETER_ATTR]).value
+        with iree_ir.InsertionPoint(decl), decl.location:
+            initial = iree_ir.Attribute.parse(f"#stream.parameter.named<{_quoted(SCOPE)}::{_quoted(key)}> : {value_type}")
+            util.GlobalOp(symbol, value_type, sym_visibility="private", initial_value=initial)
+    calls: list[iree_ir.Operation] = []
+    _collect_calls(module.operation, calls)
+    for call in calls:
+        symbol = iree_ir.FlatSymbolRefAttr(call.attributes["callee"]).value
+        if symbol not in markers:
+            continue
+        with iree_ir.InsertionPoint(call), call.location:
+            load = util.GlobalLoadOp(markers[symbol][1], symbol, is_immutable=True)
+        call.results[0].replace_all_uses_with(load.result)
+        call.erase()
+    for decl, _ in markers.values():
+        decl.erase()
+    return len(markers)
+
+
+def _quoted(text: str) -> str:
+    """``text`` as an MLIR string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -4,9 +4,11 @@
 ``native-cpu``) and records the entry function, the input/output tensors, the target
 and its IREE flags, the versions of the tools that built it, the per-layer sparsity
 report, the model's output structure (plain JSON, see
-:mod:`sparsile.runtime.output_structure`) and the sha256 of every file the loader
-reads. ``digest`` is the sha256 of the rest of the manifest, so editing any field,
-or any file, without recompiling is caught on load. The manifest is data: nothing
+:mod:`sparsile.runtime.output_structure`), the parameter archives the module reads
+its weights from (``parameters``: scope -> file) and the sha256 of every file the
+loader reads. ``digest`` is the
+sha256 of the rest of the manifest, so editing any field, or any file (an archive
+included), without recompiling is caught on load. The manifest is data: nothing
 in it is imported or executed.
 """
 
@@ -78,11 +80,16 @@ class Manifest:
     payload: str = "model.vmfb"
     files: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    #: Parameter scope -> archive file (``{"model": "model.irpa"}``) when the weights are not in the payload.
+    parameters: dict[str, str] = field(default_factory=dict)
 
     def to_data(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["inputs"] = [_spec_json(t) for t in self.inputs]
         data["outputs"] = [_spec_json(t) for t in self.outputs]
+        # Fields an artifact does not use stay out, so manifests of plain models read as before.
+        if not data["parameters"]:
+            del data["parameters"]
         return data
 
     def to_json(self) -> str:
@@ -130,6 +137,11 @@ class Manifest:
         for name, digest in self.files.items():
             if not is_artifact_path(name) or not (isinstance(digest, str) and len(digest) == 64):
                 raise ArtifactError(f"{source} lists a file {name!r} that is not a plain path inside the artifact")
+        if not isinstance(self.parameters, dict):
+            raise ArtifactError(f"{source} has a malformed 'parameters' field (expected scope -> file)")
+        for scope, name in self.parameters.items():
+            if name not in self.files:
+                raise ArtifactError(f"{source} names the parameter archive {name!r} (scope {scope!r}) but does not list it among its files")
 
 
 def is_artifact_path(name: Any) -> bool:

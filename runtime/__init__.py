@@ -28,9 +28,10 @@ _Model = TypeVar("_Model", bound=LoadedModel)
 def load(directory: str | os.PathLike[str]) -> LoadedModel:
     """Load an artifact directory written by ``CompiledModel.save``, ready to call.
 
-    The manifest's digest and the sha256 of the payload are checked, and the
-    manifest's inputs and outputs against the signature the ``.vmfb`` declares; the
-    ``ir/`` dumps are checked when read. Any mismatch is an :class:`ArtifactError`.
+    The manifest's digest and the sha256 of the payload and of any parameter archive
+    are checked, and the manifest's inputs and outputs against the signature the
+    ``.vmfb`` declares; the ``ir/`` dumps are checked when read. Any mismatch is an
+    :class:`ArtifactError`.
     """
     return open_model(directory, LoadedModel)
 
@@ -44,11 +45,12 @@ def open_model(directory: str | os.PathLike[str], cls: type[_Model]) -> _Model:
     if manifest.payload not in (VMFB_NAME, NATIVE_NAME):
         raise ArtifactError(f"{files.directory / MANIFEST_NAME} names an unknown payload file {manifest.payload!r}")
     payload = files.read(manifest.payload)
+    parameters = {scope: files.verified_path(name) for scope, name in manifest.parameters.items()}
     stage_ir = {}
     for stage in MLIR_STAGES:
         name = f"{IR_DIR}/{dump_name(stage)}"
         if files.has(name):
             stage_ir[stage] = lambda name=name: files.read(name).decode()
-    model = cls(payload, manifest, stage_ir)
+    model = cls(payload, manifest, stage_ir, parameters)
     model.check_signature()
     return model

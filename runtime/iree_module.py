@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,15 +22,17 @@ class IreeModule:
     """One entry function of a compiled module.
 
     The flatbuffer is parsed when the module is made (so a damaged one fails on
-    load, and the entry's declared signature is known); the device, HAL module and
-    VM context are created on the first call.
+    load, and the entry's declared signature is known); the device, HAL module,
+    parameter archives (``parameters``: scope -> ``.irpa`` file, mapped, not read)
+    and VM context are created on the first call.
     """
 
-    def __init__(self, vmfb: bytes, driver: str, entry: str):
+    def __init__(self, vmfb: bytes, driver: str, entry: str, parameters: Mapping[str, Path] | None = None):
         import iree.runtime as iree_rt
 
         self.entry = entry
         self.driver = driver
+        self._parameters = dict(parameters or {})
         try:
             self._module: Any = iree_rt.VmModule.copy_buffer(vm_instance(), vmfb)
         except (RuntimeError, ValueError) as err:
@@ -52,11 +55,19 @@ class IreeModule:
         device = get_device(self.driver)
         instance = vm_instance()
         try:
-            hal = iree_rt.create_hal_module(instance, device)
-            context = iree_rt.VmContext(instance, modules=[hal, self._module])
+            modules = [iree_rt.create_hal_module(instance, device)]
+            if self._parameters:
+                providers = []
+                for scope, path in self._parameters.items():
+                    index = iree_rt.ParameterIndex()
+                    index.load(str(path))
+                    providers.append(index.create_provider(scope=scope))
+                    self._objects.append(index)
+                modules.append(iree_rt.create_io_parameters_module(instance, *providers))
+            context = iree_rt.VmContext(instance, modules=[*modules, self._module])
         except (RuntimeError, ValueError) as err:
             raise RuntimeLoadError(f"the IREE runtime could not load the module on '{self.driver}': {err}") from None
-        self._objects += [hal, context]
+        self._objects += [*modules, context]
         self._device = device
         self._invoker = iree_rt.FunctionInvoker(context, device, self._objects[0])
         return self._invoker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,12 +28,18 @@ class LoadedModel:
     payload is an IREE ``.vmfb``, or for ``native-cpu`` an LLVM-dialect module that is
     JIT-compiled in process (that needs torch-mlir; sparse torch tensors are accepted
     there). Outputs are torch tensors when any argument was one, numpy arrays otherwise.
+    ``parameters`` maps each parameter scope the manifest names to its archive file.
     """
 
-    def __init__(self, payload: bytes, manifest: Manifest, stage_ir: Mapping[str, StageText] | None = None):
+    def __init__(self, payload: bytes, manifest: Manifest, stage_ir: Mapping[str, StageText] | None = None,
+                 parameters: Mapping[str, Path] | None = None):
         self._payload = payload
         self.manifest = manifest
         self._stage_ir: dict[str, StageText] = dict(stage_ir or {})
+        self._parameters: dict[str, Path] = dict(parameters or {})
+        missing = sorted(set(manifest.parameters) - set(self._parameters))
+        if missing:
+            raise ArtifactError(f"the module reads parameter scope(s) {', '.join(missing)} and no archive was given for them")
         self._module: Any = None
         structure = manifest.output_structure
         if structure is not None:
@@ -56,6 +63,11 @@ class LoadedModel:
         if self.is_native:
             raise AttributeError("a native-cpu artifact has no .vmfb; see .payload")
         return self._payload
+
+    @property
+    def parameter_files(self) -> dict[str, Path]:
+        """Parameter scope -> the archive the module reads its weights from (empty when they are in the payload)."""
+        return dict(self._parameters)
 
     @property
     def is_native(self) -> bool:
@@ -131,7 +143,7 @@ class LoadedModel:
                 from .iree_module import IreeModule
 
                 _check_arch(self.manifest)
-                self._module = IreeModule(self._payload, self.manifest.target["driver"], self.manifest.entry)
+                self._module = IreeModule(self._payload, self.manifest.target["driver"], self.manifest.entry, self._parameters)
         return self._module
 
     def check_signature(self) -> None:
