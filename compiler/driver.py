@@ -49,6 +49,8 @@ class _Run:
     payload: bytes | None = None
     signature: tuple[str, list[TensorSpec], list[TensorSpec]] | None = None
     archive: ParameterArchive | None = None
+    #: Signatures of the functions exported besides the entry.
+    functions: dict[str, dict[str, list[TensorSpec]]] = field(default_factory=dict)
 
     def record(self, stage: str, text: str) -> None:
         self.stage_ir[stage] = text
@@ -226,6 +228,9 @@ def _run_stage(stage: Stage, run: _Run) -> None:
         except IreeCompileError as err:
             raise _iree_failure(run, stage.name, "iree-compile", err, run.handoff) from None
         run.signature = vmfb_signature(run.payload, run.source.entry, run.source.input_names)
+        for name, input_names in run.source.functions.items():
+            _, inputs, outputs = vmfb_signature(run.payload, name, input_names)
+            run.functions[name] = {"inputs": inputs, "outputs": outputs}
         return
     assert module is not None and stage.pipeline is not None
     if stage.payload:
@@ -287,6 +292,8 @@ def _manifest(run: _Run) -> Manifest:
         layers=run.report.to_json(),
         payload=NATIVE_NAME if target.is_native else VMFB_NAME,
         parameters={SCOPE: ARCHIVE_NAME} if run.archive is not None else {},
+        functions=run.functions,
+        generation=source.generation,
     )
 
 

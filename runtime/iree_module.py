@@ -19,7 +19,7 @@ HOST_DRIVERS = ("local-task", "local-sync")
 
 
 class IreeModule:
-    """One entry function of a compiled module.
+    """A compiled module's functions in one VM context (so they share its globals: weights, state).
 
     The flatbuffer is parsed when the module is made (so a damaged one fails on
     load, and the entry's declared signature is known); the device, HAL module,
@@ -40,12 +40,29 @@ class IreeModule:
         function = self._module.lookup_function(entry)
         if function is None:
             raise RuntimeLoadError(f"the module has no function '{entry}'")
-        declaration = function.reflection.get("iree.abi.declaration", "")
-        self.signature: Signature | None = parse_declaration(declaration) if declaration else None
+        self.signature: Signature | None = _signature(function)
+        self._functions: dict[str, Any] = {entry: function}
         self._objects: list[Any] = [function]
-        self._invoker: Any = None
+        self._invokers: dict[str, Any] = {}
+        self._context: Any = None
         self._device: Any = None
         register_user(self)
+
+    def signature_of(self, name: str) -> Signature | None:
+        """The declared signature of the exported function ``name``; RuntimeLoadError when there is none."""
+        return _signature(self._function(name))
+
+    def _function(self, name: str) -> Any:
+        if self._module is None:
+            raise RuntimeLoadError("the module was released")
+        function = self._functions.get(name)
+        if function is None:
+            function = self._module.lookup_function(name)
+            if function is None:
+                raise RuntimeLoadError(f"the module has no function '{name}'")
+            self._functions[name] = function
+            self._objects.append(function)
+        return function
 
     def _bind(self) -> Any:
         import iree.runtime as iree_rt
@@ -69,12 +86,22 @@ class IreeModule:
             raise RuntimeLoadError(f"the IREE runtime could not load the module on '{self.driver}': {err}") from None
         self._objects += [*modules, context]
         self._device = device
-        self._invoker = iree_rt.FunctionInvoker(context, device, self._objects[0])
-        return self._invoker
+        self._context = context
+        return context
 
-    def __call__(self, arrays: Sequence[Any], on_device: bool = False) -> list[Any]:
-        """Call the entry with numpy arrays or :class:`DeviceTensor` s; ``on_device`` keeps the results there."""
-        invoker = self._invoker or self._bind()
+    def _invoker(self, name: str) -> Any:
+        import iree.runtime as iree_rt
+
+        invoker = self._invokers.get(name)
+        if invoker is None:
+            context = self._context or self._bind()
+            invoker = iree_rt.FunctionInvoker(context, self._device, self._function(name))
+            self._invokers[name] = invoker
+        return invoker
+
+    def __call__(self, arrays: Sequence[Any], on_device: bool = False, function: str | None = None) -> list[Any]:
+        """Call the entry (or ``function``) with numpy arrays or :class:`DeviceTensor` s; ``on_device`` keeps the results there."""
+        invoker = self._invoker(function or self.entry)
         on_host = self.driver in HOST_DRIVERS
         inputs = []
         for index, a in enumerate(arrays):
@@ -97,8 +124,15 @@ class IreeModule:
 
     def release(self) -> None:
         """Drop the runtime objects now (newest first); the module cannot be called after."""
-        self._invoker = None
+        self._invokers.clear()
+        self._functions.clear()
+        self._context = None
         self._device = None
         while self._objects:
             self._objects.pop()
         self._module = None
+
+
+def _signature(function: Any) -> Signature | None:
+    declaration = function.reflection.get("iree.abi.declaration", "")
+    return parse_declaration(declaration) if declaration else None
