@@ -9,6 +9,7 @@ from typing import Any
 
 from .manifest import Manifest
 from .runtime import IR_DIR, LoadedModel, write_artifact
+from .runtime.causal_lm import CausalLM
 from .runtime.loaded_model import StageText
 from .stages import dump_name
 
@@ -28,6 +29,10 @@ class CompiledModel(LoadedModel):
         super().__init__(payload, manifest, stage_ir, parameters)
         # The owner of a fresh compile's archive directory (removed when this model is collected).
         self._keep_alive = keep_alive
+
+    @classmethod
+    def class_for(cls, manifest: Manifest) -> type[LoadedModel]:
+        return CompiledCausalLM if manifest.generation is not None else cls
 
     def save(self, directory: str | os.PathLike[str], *, include_ir: bool = True) -> Path:
         """Write the payload (``model.vmfb``), any parameter archive, ``ir/`` (optionally) and ``manifest.json`` into ``directory``.
@@ -49,3 +54,6 @@ class CompiledModel(LoadedModel):
             raise AttributeError("write_object() is for native-cpu artifacts; an IREE artifact's code is its .vmfb")
         return self.runtime_module().write_object(path)
 
+
+class CompiledCausalLM(CompiledModel, CausalLM):
+    """A causal LM fresh from :func:`sparsile.compile_causal_lm`: ``generate`` it, or ``save`` it."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import environment
 from .cache import ArtifactCache, cache_key
-from .compiled_model import CompiledModel
+from .compiled_model import CompiledCausalLM, CompiledModel
 from .dumps import write_stage_dump
 from .errors import ModelSpecError, PipelineError, UnknownChipError
 from .manifest import Manifest, TensorSpec, sha256_hex
@@ -82,7 +82,9 @@ def compile_model(model: Any, example_args: Sequence[Any], options: CompileOptio
     run = staged.run()
     assert run.payload is not None and run.signature is not None
     parameters = {SCOPE: run.archive.path} if run.archive is not None else None
-    compiled = CompiledModel(run.payload, _manifest(run), run.stage_ir, parameters, keep_alive=run.archive)
+    manifest = _manifest(run)
+    cls = CompiledCausalLM if manifest.generation is not None else CompiledModel
+    compiled = cls(run.payload, manifest, run.stage_ir, parameters, keep_alive=run.archive)
     if cache is not None and key is not None:
         cache.store(key, compiled)
     return compiled

@@ -14,11 +14,12 @@ from typing import TypeVar
 
 from ..errors import ArtifactError
 from .artifact_dir import MANIFEST_NAME, read_artifact, write_artifact
+from .causal_lm import CausalLM
 from .device_tensor import DeviceTensor
 from .devices import get_device, release_all
 from .loaded_model import IR_DIR, NATIVE_NAME, VMFB_NAME, LoadedModel
 
-__all__ = ["IR_DIR", "MANIFEST_NAME", "NATIVE_NAME", "VMFB_NAME", "DeviceTensor", "LoadedModel",
+__all__ = ["IR_DIR", "MANIFEST_NAME", "NATIVE_NAME", "VMFB_NAME", "CausalLM", "DeviceTensor", "LoadedModel",
            "get_device", "load", "open_model", "release_all", "write_artifact"]
 
 
@@ -31,13 +32,13 @@ def load(directory: str | os.PathLike[str]) -> LoadedModel:
     The manifest's digest and the sha256 of the payload and of any parameter archive
     are checked, and the manifest's inputs and outputs against the signature the
     ``.vmfb`` declares; the ``ir/`` dumps are checked when read. Any mismatch is an
-    :class:`ArtifactError`.
+    :class:`ArtifactError`. A causal LM's artifact loads as a :class:`CausalLM`.
     """
     return open_model(directory, LoadedModel)
 
 
 def open_model(directory: str | os.PathLike[str], cls: type[_Model]) -> _Model:
-    """:func:`load`, building an instance of ``cls`` (a :class:`LoadedModel` subclass)."""
+    """:func:`load`, building an instance of ``cls.class_for(manifest)`` (``cls`` is a :class:`LoadedModel` subclass)."""
     from ..stages import MLIR_STAGES, dump_name
 
     files = read_artifact(directory)
@@ -51,6 +52,6 @@ def open_model(directory: str | os.PathLike[str], cls: type[_Model]) -> _Model:
         name = f"{IR_DIR}/{dump_name(stage)}"
         if files.has(name):
             stage_ir[stage] = lambda name=name: files.read(name).decode()
-    model = cls(payload, manifest, stage_ir, parameters)
+    model = cls.class_for(manifest)(payload, manifest, stage_ir, parameters)
     model.check_signature()
-    return model
+    return model  # type: ignore[return-value]

@@ -64,6 +64,15 @@ class LoadedModel:
             raise AttributeError("a native-cpu artifact has no .vmfb; see .payload")
         return self._payload
 
+    @classmethod
+    def class_for(cls, manifest: Manifest) -> type[LoadedModel]:
+        """The class that serves an artifact with ``manifest`` (a causal LM's is :class:`~sparsile.runtime.CausalLM`)."""
+        if manifest.generation is not None:
+            from .causal_lm import CausalLM
+
+            return CausalLM
+        return cls
+
     @property
     def parameter_files(self) -> dict[str, Path]:
         """Parameter scope -> the archive the module reads its weights from (empty when they are in the payload)."""
