@@ -4,6 +4,8 @@
 >>> y = compiled(x)
 >>> compiled.save("out/")            # model.vmfb + manifest.json + ir/
 >>> sparsile.load("out/")(x)         # needs only numpy and iree.runtime
+>>> gen = sparsile.compile_causal_lm(hf_model, max_seq_len=256)   # a Hugging Face decoder
+>>> gen.generate(input_ids, max_new_tokens=32)                      # HF's greedy tokens
 
 Importing the package is cheap: the compiler stack (torch, torch-mlir, IREE's
 compiler, sympy) is imported on first use of :func:`compile` or :func:`analyze`,
@@ -39,6 +41,7 @@ _LAZY = {
     "compile": "api",
     "analyze": "api",
     "lower": "api",
+    "compile_causal_lm": "causal_lm",
     "load": "runtime",
     "CompiledModel": "compiled_model",
     "CompileOptions": "options",
@@ -52,6 +55,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .api import analyze, compile, lower
+    from .causal_lm import compile_causal_lm
     from .compiled_model import CompiledModel
     from .options import CompileOptions
     from .report import LayerReport, SparsityReport
@@ -99,6 +103,7 @@ __all__ = [
     "__version__",
     "analyze",
     "compile",
+    "compile_causal_lm",
     "load",
     "lower",
     "resolve_target",

@@ -71,8 +71,8 @@ def compiler_fingerprint() -> str:
     return h.hexdigest()
 
 
-def cache_key(module_bytecode: bytes, plan: dict[str, Any], target_chip: str | None = None) -> str:
-    """The key of a compile: sparsile version and sources, IR bytecode, resolved plan, host CPU, environment."""
+def cache_key(source_digest: str, plan: dict[str, Any], target_chip: str | None = None) -> str:
+    """The key of a compile: sparsile version and sources, the sha256 of the IR's bytecode, resolved plan, host CPU, environment."""
     from .versions import tool_versions
 
     h = hashlib.sha256()
@@ -85,7 +85,7 @@ def cache_key(module_bytecode: bytes, plan: dict[str, Any], target_chip: str | N
     h.update(model_digest().encode())  # the coefficients decide storage formats
     if any("target-cpu=host" in str(flag) for stage in plan.get("stages", []) for flag in stage[1]):
         h.update(host_cpu().encode())
-    h.update(module_bytecode)
+    h.update(source_digest.encode())
     return ENTRY_PREFIX + h.hexdigest()[:40]
 
 

@@ -26,6 +26,9 @@ NAME_ATTR = "sparsile.name"
 INTENT_ATTR = "sparsile.intent"
 #: On an entry argument: ``[[min, max], ...]``, the range of each of its dimensions (set for dynamic ones).
 BOUNDS_ATTR = "sparsile.bounds"
+#: On an entry argument or result: the key of the state it carries between calls (a causal LM's KV
+#: cache); the hand-off makes each key a mutable global the function loads and stores.
+STATE_ATTR = "sparsile.state"
 
 _RESOURCE_SECTION = re.compile(r"\{-#\s*dialect_resources:\s*\{\s*builtin:\s*\{(?P<body>.*?)\}\s*\}\s*#-\}", re.S)
 _RESOURCE_ENTRY = re.compile(r'(?P<name>"[^"]*"|[\w.$\-]+)\s*:\s*"0x(?P<hex>[0-9A-Fa-f]*)"')

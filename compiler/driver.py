@@ -18,12 +18,13 @@ from typing import Any
 
 from . import environment
 from .cache import ArtifactCache, cache_key
-from .compiled_model import CompiledModel
+from .compiled_model import CompiledCausalLM, CompiledModel
 from .dumps import write_stage_dump
 from .errors import ModelSpecError, PipelineError, UnknownChipError
-from .manifest import Manifest, TensorSpec
-from .mlir import ir, new_context, to_bytecode, to_text
+from .manifest import Manifest, TensorSpec, sha256_hex
+from .mlir import bytecode_digest, ir, new_context, to_bytecode, to_text
 from .options import CompileOptions
+from .parameters import ARCHIVE_NAME, SCOPE, ParameterArchive
 from .pass_runner import PassRunner
 from .passes.check_input import CheckInput
 from .report import SparsityReport
@@ -47,6 +48,9 @@ class _Run:
     handoff: bytes | str | None = None
     payload: bytes | None = None
     signature: tuple[str, list[TensorSpec], list[TensorSpec]] | None = None
+    archive: ParameterArchive | None = None
+    #: Signatures of the functions exported besides the entry.
+    functions: dict[str, dict[str, list[TensorSpec]]] = field(default_factory=dict)
 
     def record(self, stage: str, text: str) -> None:
         self.stage_ir[stage] = text
@@ -77,7 +81,10 @@ def compile_model(model: Any, example_args: Sequence[Any], options: CompileOptio
                     return hit
     run = staged.run()
     assert run.payload is not None and run.signature is not None
-    compiled = CompiledModel(run.payload, _manifest(run), run.stage_ir)
+    parameters = {SCOPE: run.archive.path} if run.archive is not None else None
+    manifest = _manifest(run)
+    cls = CompiledCausalLM if manifest.generation is not None else CompiledModel
+    compiled = cls(run.payload, manifest, run.stage_ir, parameters, keep_alive=run.archive)
     if cache is not None and key is not None:
         cache.store(key, compiled)
     return compiled
@@ -141,12 +148,15 @@ class _Staged:
         self.source = load_source(model, example_args, self.ctx, options.from_stage, options.entry, options.dynamic_shapes)
         _progress(options, start, 1, self.total, time.perf_counter() - started)
 
-    def source_bytes(self) -> bytes:
-        """The model as the cache key sees it: its bytecode (or the hand-off text it came as)."""
+    def source_digest(self) -> str:
+        """The model as the cache key sees it: the sha256 of its bytecode (or of the hand-off text it came as).
+
+        The bytecode is hashed as it is written, so a model's weights are never held twice for it.
+        """
         if self.source.module is not None:
-            return to_bytecode(self.source.module)
+            return bytecode_digest(self.source.module)
         raw = self.source.handoff
-        return raw if isinstance(raw, bytes) else str(raw).encode()
+        return sha256_hex(raw if isinstance(raw, bytes) else str(raw).encode())
 
     def plan(self) -> dict[str, Any]:
         """Every setting that reaches the remaining stages: their resolved pipelines, flags and the dump limit."""
@@ -158,11 +168,12 @@ class _Staged:
                 stages.append([stage.name, _iree_flags(self.options)])
             else:
                 stages.append([stage.name, []])
-        return {"stages": stages, "elide_limit": self.options.elide_limit, "entry": self.options.entry}
+        return {"stages": stages, "elide_limit": self.options.elide_limit, "entry": self.options.entry,
+                "parameters": self.options.parameters}
 
     def cache_key(self) -> str:
         """The artifact cache key of this compile."""
-        return cache_key(self.source_bytes(), self.plan())
+        return cache_key(self.source_digest(), self.plan())
 
     def skip_rest(self, why: str) -> None:
         _progress(self.options, f"{self.remaining[-1].name} ({why})", self.total, self.total, 0.0)
@@ -197,6 +208,11 @@ def _run_stage(stage: Stage, run: _Run) -> None:
     if stage.kind == "handoff":
         assert module is not None
         from .iree_backend import IreeCompileError, handoff
+        from .parameters import externalize_weights, movable_constants, wants_archive
+
+        constants = movable_constants(module)
+        if constants and wants_archive(run.options.parameters, constants):
+            run.archive = externalize_weights(module, constants)
 
         try:
             result = handoff(to_bytecode(module), run.options.elide_limit)
@@ -214,6 +230,9 @@ def _run_stage(stage: Stage, run: _Run) -> None:
         except IreeCompileError as err:
             raise _iree_failure(run, stage.name, "iree-compile", err, run.handoff) from None
         run.signature = vmfb_signature(run.payload, run.source.entry, run.source.input_names)
+        for name, input_names in run.source.functions.items():
+            _, inputs, outputs = vmfb_signature(run.payload, name, input_names)
+            run.functions[name] = {"inputs": inputs, "outputs": outputs}
         return
     assert module is not None and stage.pipeline is not None
     if stage.payload:
@@ -274,6 +293,9 @@ def _manifest(run: _Run) -> Manifest:
         output_structure=source.output_tree.structure,
         layers=run.report.to_json(),
         payload=NATIVE_NAME if target.is_native else VMFB_NAME,
+        parameters={SCOPE: ARCHIVE_NAME} if run.archive is not None else {},
+        functions=run.functions,
+        generation=source.generation,
     )
 
 

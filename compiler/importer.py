@@ -23,12 +23,12 @@ from torch.export import ExportedProgram
 from torch_mlir.extras.fx_decomp_util import get_decomposition_table
 from torch_mlir.extras.fx_importer import FxImporter, FxImporterHooks
 
-from .constants import BOUNDS_ATTR, INTENT_ATTR, NAME_ATTR
+from .constants import BOUNDS_ATTR, INTENT_ATTR, NAME_ATTR, STATE_ATTR
 from .dialects.patterns import BLOCK_SIZES
 from .errors import ModelImportError, UnsupportedOpError, warn_user
 from .mlir import arith, format_location, ir, passmanager
 from .output_tree import OutputTree
-from .passes.ir_query import walk_ops
+from .passes.ir_query import symbol_name, walk_ops
 
 ENTRY = "main"
 
@@ -135,6 +135,26 @@ def import_program(program: ExportedProgram, ctx: ir.Context, intents: dict[str,
     taken from the program's graph signature; ``intents`` maps weight names to the
     pattern the user declared for them.
     """
+    imported = import_programs({ENTRY: program}, ctx, intents)
+    return ImportedModel(imported.module, imported.input_names, OutputTree.from_program(program))
+
+
+def import_programs(programs: dict[str, ExportedProgram], ctx: ir.Context, intents: dict[str, str] | None = None) -> ImportedModel:
+    """Import several ExportedPrograms into one module, each as the public function of its name.
+
+    The functions read the same weights under the same names (each its own constants,
+    equal ones uniqued by the context), as :func:`import_program` names them.
+    ``input_names`` of the result are the first program's.
+    """
+    graphs = {name: _frozen_program(program) for name, program in programs.items()}
+    imported = import_graphs(graphs, ctx, intents or {})
+    for name, program in programs.items():
+        set_input_bounds(imported.module, input_bounds(program), name)
+    return imported
+
+
+def _frozen_program(program: ExportedProgram) -> FrozenGraph:
+    """The program decomposed, with its parameters, buffers and lifted constants frozen to their tensors."""
     from torch.export.graph_signature import InputKind, OutputKind
 
     with warnings.catch_warnings():
@@ -162,9 +182,7 @@ def import_program(program: ExportedProgram, ctx: ir.Context, intents: dict[str,
         if not isinstance(value, torch.Tensor):
             raise ModelImportError(f"the program holds no tensor for its input '{spec.target}'")
         frozen[index] = (spec.target, value)
-    imported = import_graph(FrozenGraph(program.graph_module, frozen, 0), ctx, intents or {})
-    set_input_bounds(imported.module, input_bounds(program))
-    return ImportedModel(imported.module, imported.input_names, OutputTree.from_program(program))
+    return FrozenGraph(program.graph_module, frozen, 0)
 
 
 def input_bounds(program: ExportedProgram) -> list[list[tuple[int, int]]]:
@@ -265,28 +283,40 @@ def import_graph(graph: FrozenGraph, ctx: ir.Context, intents: dict[str, str] | 
     weights keep their own names, and torch-mlir never folds a weight into another
     constant on the way.
     """
-    gm = graph.graph_module
-    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-    user_names = [node.name for index, node in enumerate(placeholders) if index not in graph.frozen]
+    imported = import_graphs({ENTRY: graph}, ctx, intents)
+    if graph.bounds:
+        set_input_bounds(imported.module, graph.bounds)
+    return imported
+
+
+def import_graphs(graphs: dict[str, FrozenGraph], ctx: ir.Context, intents: dict[str, str] | None = None) -> ImportedModel:
+    """:func:`import_graph` for several graphs, each the public function of its name in one module.
+
+    ``input_names`` of the result are the first graph's.
+    """
     importer = FxImporter(context=ctx, hooks=_DenseLiterals())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        try:
-            importer.import_stateless_graph(gm.graph, func_name=ENTRY)
-        except Exception as err:
-            raise ModelImportError(f"torch-mlir could not import the graph: {err}") from err
+    names: list[list[str]] = []
+    for function, graph in graphs.items():
+        placeholders = [n for n in graph.graph_module.graph.nodes if n.op == "placeholder"]
+        names.append([node.name for index, node in enumerate(placeholders) if index not in graph.frozen])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            try:
+                importer.import_stateless_graph(graph.graph_module.graph, func_name=function)
+            except Exception as err:
+                raise ModelImportError(f"torch-mlir could not import the graph: {err}") from err
     module = importer.module
     _lower(module, ctx, _TORCH_BACKEND)
     _lower(module, ctx, _LINALG_BACKEND)
-    _freeze_arguments(module, graph.frozen, intents or {})
-    if graph.bounds:
-        set_input_bounds(module, graph.bounds)
-    return ImportedModel(module, user_names, OutputTree(None))
+    for function, graph in graphs.items():
+        _freeze_arguments(module, graph.frozen, intents or {}, function)
+    return ImportedModel(module, names[0], OutputTree(None))
 
 
-def set_input_bounds(module: ir.Module, bounds: list[list[tuple[int, int]]]) -> None:
-    """Record each dynamic entry argument's dimension bounds as its ``sparsile.bounds`` attribute."""
-    entry = next(op for op in walk_ops(module.operation) if op.name == "func.func")
+def set_input_bounds(module: ir.Module, bounds: list[list[tuple[int, int]]], function: str | None = None) -> None:
+    """Record each dynamic argument's dimension bounds as its ``sparsile.bounds`` attribute
+    (of ``function``, or of the module's first function)."""
+    entry = _function(module, function)
     arguments = entry.regions[0].blocks[0].arguments
     if len(bounds) != len(arguments) or all(lo == hi for dims in bounds for lo, hi in dims):
         return
@@ -299,9 +329,36 @@ def set_input_bounds(module: ir.Module, bounds: list[list[tuple[int, int]]]) -> 
         entry.attributes["arg_attrs"] = ir.ArrayAttr.get(attrs)
 
 
-def _freeze_arguments(module: ir.Module, frozen: dict[int, tuple[str, torch.Tensor]], intents: dict[str, str]) -> None:
-    """Replace the entry's arguments at ``frozen`` positions by named constants holding their tensors."""
-    entry = next(op for op in walk_ops(module.operation) if op.name == "func.func")
+def set_state_keys(module: ir.Module, function: str, arguments: dict[int, str], results: dict[int, str]) -> None:
+    """Mark arguments and results of ``function`` as state carried between calls (``sparsile.state = "key"``).
+
+    A result marked ``key`` is the next value of the argument marked ``key``; the hand-off
+    keeps each key in a mutable global (see :mod:`sparsile.iree_backend`).
+    """
+    entry = _function(module, function)
+    ftype = ir.FunctionType(ir.TypeAttr(entry.attributes["function_type"]).value)
+    with module.context:
+        for attr_name, count, keys in (("arg_attrs", len(ftype.inputs), arguments), ("res_attrs", len(ftype.results), results)):
+            if not keys:
+                continue
+            old = list(ir.ArrayAttr(entry.attributes[attr_name])) if attr_name in entry.attributes else [ir.DictAttr.get({})] * count
+            new = []
+            for i, attrs in enumerate(old):
+                entries = {a.name: a.attr for a in ir.DictAttr(attrs)}
+                if i in keys:
+                    entries[STATE_ATTR] = ir.StringAttr.get(keys[i])
+                new.append(ir.DictAttr.get(entries))
+            entry.attributes[attr_name] = ir.ArrayAttr.get(new)
+
+
+def _function(module: ir.Module, name: str | None) -> ir.Operation:
+    """The function ``name`` of ``module`` (its first function when None)."""
+    return next(op for op in walk_ops(module.operation) if op.name == "func.func" and (name is None or symbol_name(op) == name))
+
+
+def _freeze_arguments(module: ir.Module, frozen: dict[int, tuple[str, torch.Tensor]], intents: dict[str, str], function: str) -> None:
+    """Replace the arguments of ``function`` at ``frozen`` positions by named constants holding their tensors."""
+    entry = _function(module, function)
     block = entry.regions[0].blocks[0]
     with module.context, entry.location:
         for index in sorted(frozen, reverse=True):

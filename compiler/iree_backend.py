@@ -9,8 +9,11 @@ sparsile's hand-written kernels are materialised in IREE's own bindings: the
 ``sparsile.workgroups``, and an inner module whose function takes
 ``!stream.binding``s: ``stream.binding.subspan`` replaces each memref argument,
 ``hal.interface.workgroup.id`` each index argument) and each marked call becomes
-``flow.dispatch``. Ops are moved, not cloned. The result is the ``iree-handoff``
-stage: exactly what iree-compile receives, dumped like every other stage.
+``flow.dispatch``. Ops are moved, not cloned. Weights moved into a parameter archive
+(:mod:`sparsile.parameters`) become ``util.global``s initialised from it, and the
+arguments and results a function marks as state (``sparsile.state``, the KV cache of
+a causal LM) become mutable globals it loads and stores. The result is the
+``iree-handoff`` stage: exactly what iree-compile receives, dumped like every other stage.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from dataclasses import dataclass
 
 from iree.compiler import ir as iree_ir
 from iree.compiler import tools as iree_tools
-from iree.compiler.dialects import arith, builtin, flow, func, hal, stream
+from iree.compiler.dialects import arith, builtin, flow, func, hal, stream, util
 
+from .constants import STATE_ATTR
+from .parameters import PARAMETER_ATTR, SCOPE
 from .passes.dispatch_markers import KERNEL_ATTR, WORKGROUPS_ATTR
 
 
@@ -55,6 +60,8 @@ def handoff(ir_source: bytes | str, elide_limit: int | None) -> Handoff:
         except iree_ir.MLIRError as err:
             raise IreeCompileError(f"IREE could not read the module: {_first_lines(str(err))}") from None
         kernels = materialize(module)
+        materialize_parameters(module)
+        materialize_state(module)
         buffer = io.BytesIO()
         module.operation.write_bytecode(buffer)
         if elide_limit is None:
@@ -189,3 +196,112 @@ def _executable(kernel: iree_ir.Operation) -> tuple[str, str]:
         entry.append(op)
     kernel.erase()
     return f"{name}_exe", name
+
+
+def materialize_parameters(module: iree_ir.Module) -> int:
+    """Turn parameter markers into ``util.global``s read from the archive's scope; returns how many."""
+    top = module.body
+    markers: dict[str, tuple[iree_ir.Operation, iree_ir.Type]] = {}
+    for op in list(top.operations):
+        op = op.operation
+        if op.name == "func.func" and PARAMETER_ATTR in op.attributes:
+            signature = iree_ir.FunctionType(iree_ir.TypeAttr(op.attributes["function_type"]).value)
+            markers[iree_ir.StringAttr(op.attributes["sym_name"]).value] = (op, signature.results[0])
+    for symbol, (decl, value_type) in markers.items():
+        key = iree_ir.StringAttr(decl.attributes[PARAMETER_ATTR]).value
+        with iree_ir.InsertionPoint(decl), decl.location:
+            initial = iree_ir.Attribute.parse(f"#stream.parameter.named<{_quoted(SCOPE)}::{_quoted(key)}> : {value_type}")
+            util.GlobalOp(symbol, value_type, sym_visibility="private", initial_value=initial)
+    calls: list[iree_ir.Operation] = []
+    _collect_calls(module.operation, calls)
+    for call in calls:
+        symbol = iree_ir.FlatSymbolRefAttr(call.attributes["callee"]).value
+        if symbol not in markers:
+            continue
+        with iree_ir.InsertionPoint(call), call.location:
+            load = util.GlobalLoadOp(markers[symbol][1], symbol, is_immutable=True)
+        call.results[0].replace_all_uses_with(load.result)
+        call.erase()
+    for decl, _ in markers.values():
+        decl.erase()
+    return len(markers)
+
+
+def materialize_state(module: iree_ir.Module) -> int:
+    """Make the arguments and results marked ``sparsile.state`` mutable globals; returns how many globals.
+
+    An argument marked ``"key"`` becomes a load of the global ``key`` (zero at first)
+    and a result marked ``"key"`` a store into it before the function returns, so
+    the state stays in device memory between calls instead of crossing the ABI.
+    """
+    top = module.body
+    created: dict[str, str] = {}
+    first = next(iter(top.operations), None)
+    for op in list(top.operations):
+        op = op.operation
+        if op.name != "func.func" or not op.regions[0].blocks:
+            continue
+        arg_keys = _state_keys(op, "arg_attrs")
+        res_keys = _state_keys(op, "res_attrs")
+        if not any(arg_keys) and not any(res_keys):
+            continue
+        signature = iree_ir.FunctionType(iree_ir.TypeAttr(op.attributes["function_type"]).value)
+        for key, value_type in [*zip(arg_keys, signature.inputs), *zip(res_keys, signature.results)]:
+            if key and key not in created:
+                created[key] = f"sparsile_state_{len(created)}"
+                with iree_ir.InsertionPoint(first) if first is not None else iree_ir.InsertionPoint(top), op.location:
+                    util.GlobalOp(created[key], value_type, sym_visibility="private", is_mutable=True,
+                                  initial_value=_zeros(value_type))
+        entry = op.regions[0].blocks[0]
+        with iree_ir.InsertionPoint.at_block_begin(entry), op.location:
+            for index in range(len(arg_keys) - 1, -1, -1):
+                key = arg_keys[index]
+                if key:
+                    value = util.GlobalLoadOp(signature.inputs[index], created[key]).result
+                    entry.arguments[index].replace_all_uses_with(value)
+        for index in range(len(arg_keys) - 1, -1, -1):
+            if arg_keys[index]:
+                entry.erase_argument(index)
+        for block in op.regions[0].blocks:
+            terminator = block.operations[len(block.operations) - 1]
+            if terminator.operation.name != "func.return":
+                continue
+            operands = list(terminator.operands)
+            with iree_ir.InsertionPoint(terminator), terminator.location:
+                for key, value in zip(res_keys, operands):
+                    if key:
+                        util.GlobalStoreOp(value, created[key])
+                func.ReturnOp([v for key, v in zip(res_keys, operands) if not key])
+            terminator.operation.erase()
+        inputs = [t for key, t in zip(arg_keys, signature.inputs) if not key]
+        results = [t for key, t in zip(res_keys, signature.results) if not key]
+        op.attributes["function_type"] = iree_ir.TypeAttr.get(iree_ir.FunctionType.get(inputs, results))
+        for name, keys in (("arg_attrs", arg_keys), ("res_attrs", res_keys)):
+            if name in op.attributes:
+                kept = [a for key, a in zip(keys, iree_ir.ArrayAttr(op.attributes[name])) if not key]
+                op.attributes[name] = iree_ir.ArrayAttr.get(kept)
+    return len(created)
+
+
+def _state_keys(op: iree_ir.Operation, name: str) -> list[str]:
+    """The ``sparsile.state`` key of each argument (or result), "" where there is none."""
+    if name not in op.attributes:
+        signature = iree_ir.FunctionType(iree_ir.TypeAttr(op.attributes["function_type"]).value)
+        return [""] * len(signature.inputs if name == "arg_attrs" else signature.results)
+    keys = []
+    for attrs in iree_ir.ArrayAttr(op.attributes[name]):
+        d = iree_ir.DictAttr(attrs)
+        keys.append(iree_ir.StringAttr(d[STATE_ATTR]).value if STATE_ATTR in d else "")
+    return keys
+
+
+def _zeros(value_type: iree_ir.Type) -> iree_ir.Attribute:
+    tensor_type = iree_ir.RankedTensorType(value_type)
+    element = tensor_type.element_type
+    zero = iree_ir.IntegerAttr.get(element, 0) if isinstance(element, iree_ir.IntegerType) else iree_ir.FloatAttr.get(element, 0.0)
+    return iree_ir.DenseElementsAttr.get_splat(tensor_type, zero)
+
+
+def _quoted(text: str) -> str:
+    """``text`` as an MLIR string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -4,9 +4,12 @@
 ``native-cpu``) and records the entry function, the input/output tensors, the target
 and its IREE flags, the versions of the tools that built it, the per-layer sparsity
 report, the model's output structure (plain JSON, see
-:mod:`sparsile.runtime.output_structure`) and the sha256 of every file the loader
-reads. ``digest`` is the sha256 of the rest of the manifest, so editing any field,
-or any file, without recompiling is caught on load. The manifest is data: nothing
+:mod:`sparsile.runtime.output_structure`), the parameter archives the module reads
+its weights from (``parameters``: scope -> file), the signatures of the functions it
+exports besides the entry (``functions``), what a causal LM needs to generate
+(``generation``) and the sha256 of every file the loader reads. ``digest`` is the
+sha256 of the rest of the manifest, so editing any field, or any file (an archive
+included), without recompiling is caught on load. The manifest is data: nothing
 in it is imported or executed.
 """
 
@@ -78,11 +81,23 @@ class Manifest:
     payload: str = "model.vmfb"
     files: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    #: Parameter scope -> archive file (``{"model": "model.irpa"}``) when the weights are not in the payload.
+    parameters: dict[str, str] = field(default_factory=dict)
+    #: Functions exported besides ``entry``: name -> ``{"inputs": [...], "outputs": [...]}``.
+    functions: dict[str, dict[str, list[TensorSpec]]] = field(default_factory=dict)
+    #: A causal LM's generation settings (``max_seq_len``, ``prefill_len``, ``eos_token_ids``...); None otherwise.
+    generation: dict[str, Any] | None = None
 
     def to_data(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["inputs"] = [_spec_json(t) for t in self.inputs]
         data["outputs"] = [_spec_json(t) for t in self.outputs]
+        data["functions"] = {name: {kind: [_spec_json(t) for t in specs] for kind, specs in sig.items()}
+                             for name, sig in self.functions.items()}
+        # Fields an artifact does not use stay out, so manifests of plain models read as before.
+        for name in ("parameters", "functions", "generation"):
+            if not data[name]:
+                del data[name]
         return data
 
     def to_json(self) -> str:
@@ -118,6 +133,8 @@ class Manifest:
                 raise ArtifactError(f"{source} has unknown fields: {', '.join(sorted(unknown))}")
             data["inputs"] = [_tensor_spec(t) for t in data["inputs"]]
             data["outputs"] = [_tensor_spec(t) for t in data["outputs"]]
+            data["functions"] = {str(name): {kind: [_tensor_spec(t) for t in sig[kind]] for kind in ("inputs", "outputs")}
+                                 for name, sig in data.get("functions", {}).items()}
             manifest = cls(**data)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ArtifactError(f"{source} is missing or has malformed fields ({err}); the artifact is damaged") from None
@@ -130,6 +147,11 @@ class Manifest:
         for name, digest in self.files.items():
             if not is_artifact_path(name) or not (isinstance(digest, str) and len(digest) == 64):
                 raise ArtifactError(f"{source} lists a file {name!r} that is not a plain path inside the artifact")
+        if not isinstance(self.parameters, dict):
+            raise ArtifactError(f"{source} has a malformed 'parameters' field (expected scope -> file)")
+        for scope, name in self.parameters.items():
+            if name not in self.files:
+                raise ArtifactError(f"{source} names the parameter archive {name!r} (scope {scope!r}) but does not list it among its files")
 
 
 def is_artifact_path(name: Any) -> bool:

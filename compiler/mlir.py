@@ -9,6 +9,7 @@ knows which copy of the bindings is in use; IR leaves this world only as bytecod
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 
@@ -56,6 +57,25 @@ def to_bytecode(module: ir.Module | ir.Operation) -> bytes:
     buf = io.BytesIO()
     op.write_bytecode(buf)
     return buf.getvalue()
+
+
+def bytecode_digest(module: ir.Module | ir.Operation) -> str:
+    """The sha256 of a module's bytecode, hashed as it is written (the bytecode is never held whole)."""
+    op = module.operation if isinstance(module, ir.Module) else module
+    sink = _HashingSink()
+    op.write_bytecode(sink)
+    return sink.digest.hexdigest()
+
+
+class _HashingSink:
+    """A write-only file object that hashes what it is given."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return len(data)
 
 
 def to_text(module: ir.Module | ir.Operation, elide_limit: int | None = DEFAULT_ELIDE_LIMIT) -> str:

@@ -54,6 +54,11 @@ class CompileOptions:
     (``{"x": {0: torch.export.Dim("batch", min=1, max=64)}}``): the artifact serves every
     size within the bounds (an ``ExportedProgram`` brings its own). Every dynamic
     dimension needs a ``max``.
+    ``parameters``: where the weights go on IREE targets. ``True``: into an IREE parameter
+    archive (``model.irpa``) beside the ``.vmfb``, read through ``util.global``s (the
+    stock tool runs it with ``--parameters=model=model.irpa``); ``False``: inline, as IR
+    constants in the ``.vmfb``; ``None`` (default): into an archive once the weights total
+    256 MiB (:data:`sparsile.parameters.AUTO_THRESHOLD`), inline below that.
     ``tune``: time every candidate storage and tile configuration of every layer on this
     machine and keep the fastest (dense included) instead of trusting the cost model
     (``cpu`` on the host CPU only; times are cached per CPU, see :mod:`sparsile.passes.tuning`).
@@ -75,6 +80,7 @@ class CompileOptions:
     quantize: str | None = None
     dynamic_shapes: Any = None
     tune: bool = False
+    parameters: bool | None = None
 
     def __post_init__(self) -> None:
         self.target = resolve_target(self.target)
@@ -87,6 +93,10 @@ class CompileOptions:
             self.sparsity = {}
         if not isinstance(self.sparsity, dict):
             raise SparsileError(f"sparsity= takes a dict of layer name -> pattern, got {type(self.sparsity).__name__}")
+        if self.parameters is not None and not isinstance(self.parameters, bool):
+            raise SparsileError(f"parameters= takes True, False or None, got {self.parameters!r}")
+        if self.parameters and self.target.is_native:
+            raise SparsileError("parameters=True is for IREE targets: native-cpu has no parameter archive")
         if self.quantize is not None and self.quantize not in QUANTIZATION_SCHEMES:
             raise SparsileError(f"unknown quantize={self.quantize!r}; expected one of {', '.join(QUANTIZATION_SCHEMES)} (or None)")
         for layer, pattern in self.sparsity.items():

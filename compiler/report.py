@@ -74,6 +74,14 @@ class LayerReport:
     #: Measured on the compiling machine when the compile was tuned (``tune=True``): the kept storage and dense.
     measured_us: float = 0.0
     dense_measured_us: float = 0.0
+    #: The function whose kernel this row describes, in a module that exports several (a causal LM's
+    #: ``decode`` and ``prefill``, which see different row counts); empty otherwise.
+    function: str = ""
+
+    @property
+    def label(self) -> str:
+        """The layer's name, with its function where the module exports several."""
+        return f"{self.name} [{self.function}]" if self.function else self.name
 
     @property
     def bits_per_weight(self) -> float:
@@ -123,7 +131,7 @@ class SparsityReport:
     def _cells(self, layer: LayerReport) -> tuple[str, ...]:
         chosen = layer.format + (" (fallback)" if layer.fallback else "")
         return (
-            layer.name,
+            layer.label,
             f"{layer.shape[0]}x{layer.shape[1]}",
             f"{layer.density:.3f}",
             layer.detected,
@@ -145,41 +153,50 @@ class SparsityReport:
         widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        notes = [f"  {l.name}: {l.format}: {l.storage}" for l in self.layers if l.storage and not l.fallback]
-        notes += [f"  {l.name}: dense fallback: {l.fallback}" for l in self.layers if l.fallback]
-        notes += [f"  {l.name}: tuned: {l.measured_us:.3g} us as {l.format}, {l.dense_measured_us:.3g} us dense" for l in self.layers if l.dense_measured_us]
+        notes = [f"  {l.label}: {l.format}: {l.storage}" for l in self.layers if l.storage and not l.fallback]
+        notes += [f"  {l.label}: dense fallback: {l.fallback}" for l in self.layers if l.fallback]
+        notes += [f"  {l.label}: tuned: {l.measured_us:.3g} us as {l.format}, {l.dense_measured_us:.3g} us dense" for l in self.layers if l.dense_measured_us]
         return "\n".join(lines + notes)
 
     def summary(self) -> dict[str, Any]:
-        """Model totals: weights, parameters, sparsity, bytes dense vs stored, predicted time dense vs sparse."""
-        params = sum(l.shape[0] * l.shape[1] for l in self.layers)
-        nonzeros = sum(l.density * l.shape[0] * l.shape[1] for l in self.layers)
-        predicted = [l for l in self.layers if l.dense_predicted_us]
+        """Model totals: weights, parameters, sparsity, bytes dense vs stored, predicted time dense vs sparse.
+
+        Where several functions read a weight, it counts once, a storage each function keeps
+        counts once, and times are those of the first function's calls (a causal LM's ``decode``).
+        """
+        weights = list({l.name: l for l in reversed(self.layers)}.values())
+        stored = {(l.name, l.format, l.sparse_bytes): l.sparse_bytes for l in self.layers}
+        calls = [l for l in self.layers if l.function == self.layers[0].function] if self.layers else []
+        params = sum(l.shape[0] * l.shape[1] for l in weights)
+        nonzeros = sum(l.density * l.shape[0] * l.shape[1] for l in weights)
+        predicted = [l for l in calls if l.dense_predicted_us]
+        tuned = any(l.dense_measured_us for l in calls)
         return {
-            "weights": len(self.layers),
-            "sparse_weights": sum(1 for l in self.layers if l.format != "dense"),
+            "weights": len(weights),
+            "sparse_weights": sum(1 for l in weights if l.format != "dense"),
             "parameters": params,
             "sparsity": 1.0 - nonzeros / params if params else 0.0,
-            "dense_bytes": sum(l.dense_bytes for l in self.layers),
-            "stored_bytes": sum(l.sparse_bytes for l in self.layers),
+            "dense_bytes": sum(l.dense_bytes for l in weights),
+            "stored_bytes": sum(stored.values()),
             "precisions": sorted({l.precision for l in self.layers if l.precision}),
             # Only layers with predictions: a dense layer predicts its dense time both ways.
             "predicted_us": sum(l.predicted_us for l in predicted) if predicted else None,
             "dense_predicted_us": sum(l.dense_predicted_us for l in predicted) if predicted else None,
-            "measured_us": sum(l.measured_us for l in self.layers) if any(l.dense_measured_us for l in self.layers) else None,
-            "dense_measured_us": sum(l.dense_measured_us for l in self.layers) if any(l.dense_measured_us for l in self.layers) else None,
-            "unpredicted_weights": len(self.layers) - len(predicted),
+            "measured_us": sum(l.measured_us for l in calls) if tuned else None,
+            "dense_measured_us": sum(l.dense_measured_us for l in calls) if tuned else None,
+            "unpredicted_weights": len(calls) - len(predicted),
         }
 
     def write_html(self, path: str | Path, title: str = "sparsile sparsity report", target: str | None = None) -> Path:
         """An HTML page: the model's summary, the table with predicted times, and one mask per sparse layer
         (drawn with the weight's aspect ratio; rows are output features, columns input features)."""
         out = Path(path)
-        rows, figures = [], []
+        rows, figures, drawn = [], [], set()
         for layer in self.layers:
             cells = (*self._cells(layer), _predicted(layer), _measured(layer))
             rows.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in cells) + "</tr>")
-            png = layer.heatmap_png() if layer.density < 1.0 else None
+            png = layer.heatmap_png() if layer.density < 1.0 and layer.name not in drawn else None
+            drawn.add(layer.name)
             if png is not None:
                 data = base64.b64encode(png).decode()
                 out_f, in_f = layer.shape

@@ -18,7 +18,7 @@ from .constants import constant_array
 from .mlir import ir
 from .passes import sparsity_attr
 from .passes.contraction import CONTRACTION_OPS
-from .passes.ir_query import walk_ops
+from .passes.ir_query import entry_candidates, symbol_name, walk_ops
 from .passes.kernel_ops import Kernel, is_kernel
 from .passes.weights import CONV_OPS, weight_use_of
 from .report import LayerReport, SparsityReport, speedup_class
@@ -27,8 +27,13 @@ MAP_CELLS = 64
 
 
 def collect(module: ir.Module) -> SparsityReport:
-    """The report of a module in the ``kernels`` stage (or ``annotated``: no kernels yet)."""
-    layers: list[tuple[int, LayerReport]] = []
+    """The report of a module in the ``kernels`` stage (or ``annotated``: no kernels yet).
+
+    In a module exporting several functions each row names its function, and the rows
+    come function by function, in the module's order.
+    """
+    layers: list[tuple[int, int, LayerReport]] = []
+    exported = [symbol_name(f) for f in entry_candidates(module.operation)]
     for op in walk_ops(module.operation):
         record = sparsity_attr.read(op)
         if record is None:
@@ -41,9 +46,21 @@ def collect(module: ir.Module) -> SparsityReport:
             row = _constant_row(record, _weight_of_consumer(op))
         else:
             continue
-        if row is not None:
-            layers.append((int(record.get("order", 0)), row))
-    return SparsityReport([layer for _, layer in sorted(layers, key=lambda item: item[0])])
+        if row is None:
+            continue
+        function = _function_name(op) if len(exported) > 1 else ""
+        if function:
+            row.function = function
+        position = exported.index(function) if function in exported else 0
+        layers.append((position, int(record.get("order", 0)), row))
+    return SparsityReport([layer for _, _, layer in sorted(layers, key=lambda item: item[:2])])
+
+
+def _function_name(op: ir.Operation) -> str:
+    parent = op.parent
+    while parent is not None and parent.name != "func.func":
+        parent = parent.parent
+    return symbol_name(parent) if parent is not None else ""
 
 
 def _kernel_row(kernel: Kernel, record: dict[str, Any]) -> LayerReport | None:

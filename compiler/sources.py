@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,32 @@ class Source:
     input_names: list[str] | None
     output_tree: OutputTree
     handoff: bytes | str | None = None
+    #: Functions exported besides ``entry``, with their input names.
+    functions: dict[str, list[str]] = field(default_factory=dict)
+    #: A causal LM's generation settings, for the manifest.
+    generation: dict[str, Any] | None = None
+
+
+@dataclass
+class ProgramSet:
+    """Several exported programs compiled into one module, each the public function of its name.
+
+    The functions read the same weights (stored once when their storage agrees).
+    ``entry`` is the function the manifest describes first; ``input_names`` the inputs
+    each function keeps; ``state_arguments`` and ``state_results`` mark, per function,
+    arguments and results carried between calls as module state (index -> key, see
+    :func:`sparsile.importer.set_state_keys`), which leave the function's signature.
+    ``intents`` are the weights' declared patterns; ``generation`` goes to the manifest.
+    """
+
+    programs: dict[str, Any]
+    entry: str
+    input_names: dict[str, list[str]]
+    state_arguments: dict[str, dict[int, str]] = field(default_factory=dict)
+    state_results: dict[str, dict[int, str]] = field(default_factory=dict)
+    intents: dict[str, str] = field(default_factory=dict)
+    generation: dict[str, Any] | None = None
+    name: str = "program set"
 
 
 def load_source(
@@ -48,8 +74,17 @@ def load_source(
     import torch
     from torch.export import ExportedProgram
 
-    from .importer import ENTRY, FrozenGraph, export_program, import_graph, import_program
+    from .importer import ENTRY, FrozenGraph, export_program, import_graph, import_program, import_programs, set_state_keys
 
+    if isinstance(model, ProgramSet):
+        if from_stage not in (None, "linalg"):
+            raise ModelSpecError(f"exported programs start at stage 'linalg', not '{from_stage}'")
+        imported = import_programs(model.programs, ctx, model.intents)
+        for function in model.programs:
+            set_state_keys(imported.module, function, model.state_arguments.get(function, {}), model.state_results.get(function, {}))
+        others = {name: names for name, names in model.input_names.items() if name != model.entry}
+        return Source(imported.module, "linalg", model.name, model.entry, model.input_names[model.entry], OutputTree(None),
+                      functions=others, generation=model.generation)
     if isinstance(model, FrozenGraph):
         imported = import_graph(model, ctx)
         return Source(imported.module, "linalg", "graph", ENTRY, imported.input_names, imported.output_tree)

@@ -78,15 +78,21 @@ class DetectSparsity(Pass):
             if INTENT_ATTR in use.constant.attributes:
                 intent = ir.StringAttr(use.constant.attributes[INTENT_ATTR]).value
                 requests[use.constant] = (intent, "pruned" if intent == "pruned" else "declared")
-        by_name = {use.name: use.constant for use in uses}
+        # A module exporting several functions holds one constant per function for each weight.
+        by_name: dict[str, list[ir.Operation]] = {}
+        for use in uses:
+            constants = by_name.setdefault(use.name, [])
+            if use.constant not in constants:
+                constants.append(use.constant)
         for item in self.overrides:
             layer, _, pattern = item.partition("@")
-            constant = by_name.get(layer) or by_name.get(f"{layer}.weight")
-            if constant is None:
+            found = by_name.get(layer) or by_name.get(f"{layer}.weight")
+            if not found:
                 known = ", ".join(sorted(by_name)) or "none"
                 module.location.emit_error(f"sparsity override for '{layer}' names no weight; weights: {known}")
                 return None
-            requests[constant] = (pattern, "override")
+            for constant in found:
+                requests[constant] = (pattern, "override")
         return requests
 
     def _annotate(

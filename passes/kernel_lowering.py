@@ -4,11 +4,14 @@ A kernel whose rows are dynamic is lowered once per row count ``schedule`` compi
 for (its ``buckets``): nested ``scf.if`` on the call's rows pick the smallest that
 holds them, pads the input with zero rows to it, runs the format's static
 lowering there and keeps the real rows; the epilogue follows on the dynamic result. A
-call with more rows than the last bucket fails an assertion naming the layer.
+call with more rows than the last bucket fails an assertion naming the layer. Each storage
+constant is named after its layer and role (``fc1.weight.values``) before it is lowered: a
+parameter archive keys the weights by these names.
 """
 
 from __future__ import annotations
 
+from ..constants import NAME_ATTR
 from ..mlir import arith, cf, ir, scf, tensor
 from .conv_lowering import conv_epilogue, dense_conv
 from .epilogue_ir import epilogue
@@ -17,6 +20,7 @@ from .ir_build import constant, index_constant, zeros
 from .ir_query import walk_ops
 from .kernel_ops import Kernel, create, is_kernel
 from .quantization import scheme
+from .weights import defining_op
 
 
 def lower_kernels(module: ir.Operation, target: str, reference: bool = False) -> bool:
@@ -42,6 +46,7 @@ def _lower(kernel: Kernel, target: str, reference: bool) -> bool:
             "run 'schedule' for this target to choose a storage it runs"
         )
         return False
+    _name_storage(kernel)
     try:
         with ir.InsertionPoint(op), op.location:
             if reference:
@@ -64,6 +69,13 @@ def _lower(kernel: Kernel, target: str, reference: bool) -> bool:
     op.results[0].replace_all_uses_with(result)
     op.erase()
     return True
+
+
+def _name_storage(kernel: Kernel) -> None:
+    for role, value in kernel.storage_values.items():
+        producer = defining_op(value)
+        if producer is not None and producer.name == "arith.constant" and NAME_ATTR not in producer.attributes:
+            producer.attributes[NAME_ATTR] = ir.StringAttr.get(f"{kernel.layer}.{role}")
 
 
 def _lower_buckets(kernel: Kernel, target: str) -> ir.Value:

@@ -53,22 +53,34 @@ def _user(use: ir.OpOperand) -> ir.Operation:
 
 
 def _merge_equal_constants(module: ir.Operation, uses: list[WeightUse]) -> None:
-    """Point every weight use at the first constant holding the same values."""
-    first: dict[tuple[str, ir.Attribute], ir.Operation] = {}
+    """Point every weight use at the first constant of its function holding the same values.
+
+    Functions keep their own constants (a module exporting several functions reads one
+    weight in each: that is not a tie).
+    """
+    first: dict[tuple[ir.Operation, str, ir.Attribute], ir.Operation] = {}
     for op in walk_ops(module):
         if op.name == "arith.constant":
-            first.setdefault((str(op.results[0].type), op.attributes["value"]), op)
+            first.setdefault((_function_of(op), str(op.results[0].type), op.attributes["value"]), op)
     merged: dict[ir.Operation, ir.Operation] = {}
     for use in uses:
         if use.constant in merged:
             use.constant = merged[use.constant]
             continue
-        original = first[(str(use.constant.results[0].type), use.constant.attributes["value"])]
+        original = first[(_function_of(use.constant), str(use.constant.results[0].type), use.constant.attributes["value"])]
         if original != use.constant:
             use.constant.results[0].replace_all_uses_with(original.results[0])
             merged[use.constant] = original
             use.constant.erase()
             use.constant = original
+
+
+def _function_of(op: ir.Operation) -> ir.Operation:
+    """The function (or, outside any, the module) holding ``op``."""
+    parent = op.parent
+    while parent.name not in ("func.func", "builtin.module"):
+        parent = parent.parent
+    return parent
 
 
 def _smallest_factor(n: int) -> int | None:

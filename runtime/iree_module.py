@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,18 +19,20 @@ HOST_DRIVERS = ("local-task", "local-sync")
 
 
 class IreeModule:
-    """One entry function of a compiled module.
+    """A compiled module's functions in one VM context (so they share its globals: weights, state).
 
     The flatbuffer is parsed when the module is made (so a damaged one fails on
-    load, and the entry's declared signature is known); the device, HAL module and
-    VM context are created on the first call.
+    load, and the entry's declared signature is known); the device, HAL module,
+    parameter archives (``parameters``: scope -> ``.irpa`` file, mapped, not read)
+    and VM context are created on the first call.
     """
 
-    def __init__(self, vmfb: bytes, driver: str, entry: str):
+    def __init__(self, vmfb: bytes, driver: str, entry: str, parameters: Mapping[str, Path] | None = None):
         import iree.runtime as iree_rt
 
         self.entry = entry
         self.driver = driver
+        self._parameters = dict(parameters or {})
         try:
             self._module: Any = iree_rt.VmModule.copy_buffer(vm_instance(), vmfb)
         except (RuntimeError, ValueError) as err:
@@ -37,12 +40,29 @@ class IreeModule:
         function = self._module.lookup_function(entry)
         if function is None:
             raise RuntimeLoadError(f"the module has no function '{entry}'")
-        declaration = function.reflection.get("iree.abi.declaration", "")
-        self.signature: Signature | None = parse_declaration(declaration) if declaration else None
+        self.signature: Signature | None = _signature(function)
+        self._functions: dict[str, Any] = {entry: function}
         self._objects: list[Any] = [function]
-        self._invoker: Any = None
+        self._invokers: dict[str, Any] = {}
+        self._context: Any = None
         self._device: Any = None
         register_user(self)
+
+    def signature_of(self, name: str) -> Signature | None:
+        """The declared signature of the exported function ``name``; RuntimeLoadError when there is none."""
+        return _signature(self._function(name))
+
+    def _function(self, name: str) -> Any:
+        if self._module is None:
+            raise RuntimeLoadError("the module was released")
+        function = self._functions.get(name)
+        if function is None:
+            function = self._module.lookup_function(name)
+            if function is None:
+                raise RuntimeLoadError(f"the module has no function '{name}'")
+            self._functions[name] = function
+            self._objects.append(function)
+        return function
 
     def _bind(self) -> Any:
         import iree.runtime as iree_rt
@@ -52,18 +72,36 @@ class IreeModule:
         device = get_device(self.driver)
         instance = vm_instance()
         try:
-            hal = iree_rt.create_hal_module(instance, device)
-            context = iree_rt.VmContext(instance, modules=[hal, self._module])
+            modules = [iree_rt.create_hal_module(instance, device)]
+            if self._parameters:
+                providers = []
+                for scope, path in self._parameters.items():
+                    index = iree_rt.ParameterIndex()
+                    index.load(str(path))
+                    providers.append(index.create_provider(scope=scope))
+                    self._objects.append(index)
+                modules.append(iree_rt.create_io_parameters_module(instance, *providers))
+            context = iree_rt.VmContext(instance, modules=[*modules, self._module])
         except (RuntimeError, ValueError) as err:
             raise RuntimeLoadError(f"the IREE runtime could not load the module on '{self.driver}': {err}") from None
-        self._objects += [hal, context]
+        self._objects += [*modules, context]
         self._device = device
-        self._invoker = iree_rt.FunctionInvoker(context, device, self._objects[0])
-        return self._invoker
+        self._context = context
+        return context
 
-    def __call__(self, arrays: Sequence[Any], on_device: bool = False) -> list[Any]:
-        """Call the entry with numpy arrays or :class:`DeviceTensor` s; ``on_device`` keeps the results there."""
-        invoker = self._invoker or self._bind()
+    def _invoker(self, name: str) -> Any:
+        import iree.runtime as iree_rt
+
+        invoker = self._invokers.get(name)
+        if invoker is None:
+            context = self._context or self._bind()
+            invoker = iree_rt.FunctionInvoker(context, self._device, self._function(name))
+            self._invokers[name] = invoker
+        return invoker
+
+    def __call__(self, arrays: Sequence[Any], on_device: bool = False, function: str | None = None) -> list[Any]:
+        """Call the entry (or ``function``) with numpy arrays or :class:`DeviceTensor` s; ``on_device`` keeps the results there."""
+        invoker = self._invoker(function or self.entry)
         on_host = self.driver in HOST_DRIVERS
         inputs = []
         for index, a in enumerate(arrays):
@@ -86,8 +124,15 @@ class IreeModule:
 
     def release(self) -> None:
         """Drop the runtime objects now (newest first); the module cannot be called after."""
-        self._invoker = None
+        self._invokers.clear()
+        self._functions.clear()
+        self._context = None
         self._device = None
         while self._objects:
             self._objects.pop()
         self._module = None
+
+
+def _signature(function: Any) -> Signature | None:
+    declaration = function.reflection.get("iree.abi.declaration", "")
+    return parse_declaration(declaration) if declaration else None

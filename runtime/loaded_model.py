@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentError, ArtifactError
+from ..errors import ArgumentError, ArtifactError, RuntimeLoadError
 from ..manifest import Manifest, TensorSpec
 from .device_tensor import DeviceTensor
 from .output_structure import StructureError, count_leaves, rebuild
@@ -27,12 +28,18 @@ class LoadedModel:
     payload is an IREE ``.vmfb``, or for ``native-cpu`` an LLVM-dialect module that is
     JIT-compiled in process (that needs torch-mlir; sparse torch tensors are accepted
     there). Outputs are torch tensors when any argument was one, numpy arrays otherwise.
+    ``parameters`` maps each parameter scope the manifest names to its archive file.
     """
 
-    def __init__(self, payload: bytes, manifest: Manifest, stage_ir: Mapping[str, StageText] | None = None):
+    def __init__(self, payload: bytes, manifest: Manifest, stage_ir: Mapping[str, StageText] | None = None,
+                 parameters: Mapping[str, Path] | None = None):
         self._payload = payload
         self.manifest = manifest
         self._stage_ir: dict[str, StageText] = dict(stage_ir or {})
+        self._parameters: dict[str, Path] = dict(parameters or {})
+        missing = sorted(set(manifest.parameters) - set(self._parameters))
+        if missing:
+            raise ArtifactError(f"the module reads parameter scope(s) {', '.join(missing)} and no archive was given for them")
         self._module: Any = None
         structure = manifest.output_structure
         if structure is not None:
@@ -56,6 +63,20 @@ class LoadedModel:
         if self.is_native:
             raise AttributeError("a native-cpu artifact has no .vmfb; see .payload")
         return self._payload
+
+    @classmethod
+    def class_for(cls, manifest: Manifest) -> type[LoadedModel]:
+        """The class that serves an artifact with ``manifest`` (a causal LM's is :class:`~sparsile.runtime.CausalLM`)."""
+        if manifest.generation is not None:
+            from .causal_lm import CausalLM
+
+            return CausalLM
+        return cls
+
+    @property
+    def parameter_files(self) -> dict[str, Path]:
+        """Parameter scope -> the archive the module reads its weights from (empty when they are in the payload)."""
+        return dict(self._parameters)
 
     @property
     def is_native(self) -> bool:
@@ -131,29 +152,23 @@ class LoadedModel:
                 from .iree_module import IreeModule
 
                 _check_arch(self.manifest)
-                self._module = IreeModule(self._payload, self.manifest.target["driver"], self.manifest.entry)
+                self._module = IreeModule(self._payload, self.manifest.target["driver"], self.manifest.entry, self._parameters)
         return self._module
 
     def check_signature(self) -> None:
-        """Compare the manifest's inputs and outputs with what the ``.vmfb`` declares; ArtifactError on a mismatch."""
+        """Compare the manifest's inputs and outputs (of every function it lists) with what the ``.vmfb`` declares;
+        ArtifactError on a mismatch."""
         if self.is_native:
             return
-        declared = self.runtime_module().signature
-        if declared is None:
-            return
-        for kind, specs, actual in (("input", self.manifest.inputs, declared.inputs), ("output", self.manifest.outputs, declared.outputs)):
-            if len(specs) != len(actual):
-                raise ArtifactError(
-                    f"the manifest lists {len(specs)} {kind}(s) but {VMFB_NAME}'s @{self.manifest.entry} has {len(actual)}: "
-                    "the manifest does not describe this module; recompile the model"
-                )
-            for i, (spec, (shape, dtype)) in enumerate(zip(specs, actual)):
-                if tuple(spec.shape) != shape or spec.dtype != dtype:
-                    got = TensorSpec(spec.name, shape, dtype).describe()
-                    raise ArtifactError(
-                        f"{kind} {i} ({spec.name}) is {spec.describe()} in the manifest but {got} in {VMFB_NAME}: "
-                        "the manifest does not describe this module; recompile the model"
-                    )
+        module = self.runtime_module()
+        functions = {self.manifest.entry: {"inputs": self.manifest.inputs, "outputs": self.manifest.outputs}, **self.manifest.functions}
+        for name, specs in functions.items():
+            try:
+                declared = module.signature_of(name)
+            except RuntimeLoadError:
+                raise ArtifactError(f"the manifest lists a function @{name} that {VMFB_NAME} does not export; recompile the model") from None
+            if declared is not None:
+                _check_declared(name, specs["inputs"], specs["outputs"], declared)
 
     def release(self) -> None:
         """Free the runtime module now; the next call loads it again."""
@@ -179,6 +194,22 @@ class LoadedModel:
         return arrays, torch_args > 0
 
 
+def _check_declared(name: str, inputs: list[TensorSpec], outputs: list[TensorSpec], declared: Any) -> None:
+    for kind, specs, actual in (("input", inputs, declared.inputs), ("output", outputs, declared.outputs)):
+        if len(specs) != len(actual):
+            raise ArtifactError(
+                f"the manifest lists {len(specs)} {kind}(s) but {VMFB_NAME}'s @{name} has {len(actual)}: "
+                "the manifest does not describe this module; recompile the model"
+            )
+        for i, (spec, (shape, dtype)) in enumerate(zip(specs, actual)):
+            if tuple(spec.shape) != shape or spec.dtype != dtype:
+                got = TensorSpec(spec.name, shape, dtype).describe()
+                raise ArtifactError(
+                    f"{kind} {i} ({spec.name}) is {spec.describe()} in the manifest but {got} in {VMFB_NAME}: "
+                    "the manifest does not describe this module; recompile the model"
+                )
+
+
 def _check_arch(manifest: Manifest) -> None:
     """A cross-compiled artifact runs only on its architecture: say so rather than fail in IREE."""
     import platform
@@ -186,8 +217,6 @@ def _check_arch(manifest: Manifest) -> None:
     arch = manifest.target.get("arch")
     host = {"arm64": "aarch64", "amd64": "x86_64"}.get(platform.machine().lower(), platform.machine().lower())
     if arch and arch != host:
-        from ..errors import RuntimeLoadError
-
         raise RuntimeLoadError(
             f"this artifact was compiled for {manifest.target.get('triple', arch)} and this machine is {host}: run it where the "
             f"CPU is {arch} (sparsile.runtime, or the stock iree-run-module --device=local-task), or under qemu-{arch}"

@@ -61,6 +61,7 @@ _OTHER_VALUES = {
     "quantize": "int8",
     "tune": True,
     "dynamic_shapes": "batch",  # made into torch.export's argument for the model's input below
+    "parameters": True,
 }
 
 

@@ -174,6 +174,17 @@ def test_compile_sparsity_and_factory_arguments(tmp_path, models):
     assert "sparsity override for 'layers.0': unknown sparsity pattern '3:3'" in result.stderr
 
 
+def test_compile_weights_into_a_parameter_archive(tmp_path):
+    out = tmp_path / "art"
+    result = run_cli("compile", "examples/pruned_models.py:mlp", "--parameters", "archive", "-o", str(out), "-q", check=True)
+    assert f"the weights are parameters: iree-run-module --module={out / 'model.vmfb'} --parameters=model={out / 'model.irpa'}" in result.stdout
+    import sparsile
+
+    assert sparsile.load(out).manifest.parameters == {"model": "model.irpa"}
+    run_cli("compile", "examples/pruned_models.py:mlp", "--parameters", "inline", "-o", str(tmp_path / "inline"), "-q", check=True)
+    assert not (tmp_path / "inline" / "model.irpa").exists()
+
+
 def test_compile_to_a_stage_prints_its_ir(tmp_path):
     result = run_cli("compile", "examples/pruned_models.py:mlp", "--sparsity", "layers.0=csr", "--compile-to", "iree-handoff", "-q", check=True)
     filecheck(result.stdout, "CHECK: stream.executable private @sparsile_kernel_\nCHECK: func.func @main\nCHECK: flow.dispatch\n")

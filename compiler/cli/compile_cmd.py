@@ -22,6 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="override detection for layers, e.g. fc1=2:4,fc2=dense (repeatable)")
     p.add_argument("--quantize", choices=QUANTIZATION_SCHEMES, help="store every matmul weight as int8 (a scale per row) or int4 (a scale per 128 columns)")
     p.add_argument("--tune", action="store_true", help="time every layer's candidate storages and tiles on this machine and keep the fastest")
+    p.add_argument("--parameters", choices=sorted(_PARAMETERS), default="auto",
+                   help="weights in a parameter archive model.irpa beside the .vmfb (archive), in the .vmfb (inline), "
+                        "or by size (auto, the default: an archive from 256 MiB)")
     p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help="keyword argument of the factory (repeatable)")
     p.add_argument("--dump-ir", metavar="DIR", help="write each stage's IR to DIR/NN-<stage>.mlir")
     p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass to stderr")
@@ -33,6 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--iree-flag", action="append", default=[], metavar="FLAG", help="extra iree-compile flag (repeatable)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(handler=run)
+
+
+#: --parameters choices -> CompileOptions.parameters.
+_PARAMETERS = {"auto": None, "archive": True, "inline": False}
 
 
 def parse_sparsity(items: list[str]) -> dict[str, str]:
@@ -69,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         "sparsity": parse_sparsity(args.sparsity),
         "quantize": args.quantize,
         "tune": args.tune,
+        "parameters": _PARAMETERS[args.parameters],
     }
     if args.no_elide:
         options["elide_limit"] = None
@@ -88,7 +96,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     compiled = sparsile_compile(model, example_args, **options)
     out = compiled.save(args.output)
-    print(f"artifact: {out}/ ({compiled.manifest.payload} {len(compiled.payload) / 1024:.0f} KiB, manifest.json, ir/)")
+    archives = "".join(f", {name} {(out / name).stat().st_size / 2**20:.1f} MiB" for name in compiled.manifest.parameters.values())
+    print(f"artifact: {out}/ ({compiled.manifest.payload} {len(compiled.payload) / 1024:.0f} KiB{archives}, manifest.json, ir/)")
+    for scope, name in compiled.manifest.parameters.items():
+        print(f"the weights are parameters: iree-run-module --module={out / compiled.manifest.payload} --parameters={scope}={out / name} ...")
     if args.dump_ir:
         print(f"IR dumps: {Path(args.dump_ir)}/")
     return 0
