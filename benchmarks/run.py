@@ -60,7 +60,30 @@ def bert_block(batch: int) -> tuple[torch.nn.Module, torch.Tensor, list[torch.nn
     return model, torch.randn(batch, 128, 768), layers, [model.fc1]
 
 
-MODELS: dict[str, tuple[Callable, tuple[int, ...]]] = {"mlp": (mlp, (1, 32)), "bert": (bert_block, (1, 8))}
+class _Hidden(torch.nn.Module):
+    """A Hugging Face model's last hidden state (the benchmark times the tensor, not the output dataclass)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=ids).last_hidden_state
+
+
+def gpt2(batch: int) -> tuple[torch.nn.Module, torch.Tensor, list[torch.nn.Module], list[torch.nn.Module]]:
+    """HF GPT-2 (n_embd 768, 2 layers, random init) at sequence 128: its Conv1D weights are [in, out]."""
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_embd=768, n_layer=2, n_head=12, n_positions=128, vocab_size=8192, attn_implementation="eager")
+    model = _Hidden(transformers.GPT2Model(config)).eval()
+    blocks = model.model.h
+    layers = [m for block in blocks for m in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc, block.mlp.c_proj)]
+    return model, torch.randint(0, config.vocab_size, (batch, 128)), layers, [block.mlp.c_fc for block in blocks]
+
+
+MODELS: dict[str, tuple[Callable, tuple[int, ...]]] = {"mlp": (mlp, (1, 32)), "bert": (bert_block, (1, 8)), "gpt2": (gpt2, (1,))}
 
 
 def prune(variant: str, layers: list[torch.nn.Linear], ffn: list[torch.nn.Linear]) -> None:
@@ -141,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer variants and shorter timing")
     parser.add_argument("--native", action="store_true", help="add a native-cpu (MLIR sparsifier) column")
-    parser.add_argument("--models", default="mlp,bert", help="comma-separated subset of: mlp, bert")
+    parser.add_argument("--models", default="mlp,bert", help="comma-separated subset of: mlp, bert, gpt2")
     parser.add_argument("--variants", help=f"comma-separated subset of: {', '.join(VARIANTS)}")
     parser.add_argument("--iree-flag", action="append", default=[], help="extra iree-compile flag for both compiles")
     parser.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "results.json"), help="JSON file to write")

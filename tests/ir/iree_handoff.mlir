@@ -20,7 +20,7 @@
 // CHECK-NOT: sparsile.
 // CHECK-LABEL: func.func @main
 // CHECK-SAME: (%[[IN:.*]]: tensor<8xf32>)
-// CHECK: %[[CW:.*]] = arith.constant dense<{{.*}}> : tensor<8xf32>
+// CHECK: %[[CW:.*]] = arith.constant {{.*}}dense<{{.*}}> : tensor<8xf32>
 // CHECK: %[[OUT:.*]] = flow.dispatch @scale_kernel_exe::@scale_kernel(%[[IN]], %[[CW]]) : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
 // CHECK: return %[[OUT]]
 // CHECK-NOT: func.call

@@ -17,10 +17,10 @@
 // CHECK-NOT: vector.gather
 // CHECK-LABEL: func.func @pointwise
 // CHECK-SAME: (%[[X:.*]]: tensor<1x2x3x3xf32>)
-// CHECK-DAG: %[[VALS:.*]] = arith.constant dense<[1.000000e+00, 2.000000e+00, 3.000000e+00]> : tensor<3xf32>
-// CHECK-DAG: %[[COLS:.*]] = arith.constant dense<[0, 1, 1]> : tensor<3xi16>
-// CHECK-DAG: %[[OFFS:.*]] = arith.constant dense<[0, 2, 3]> : tensor<3xi32>
-// CHECK-DAG: %[[TAPS:.*]] = arith.constant dense<[0, 9]> : tensor<2xi32>
+// CHECK-DAG: %[[VALS:.*]] = arith.constant {{.*}}dense<[1.000000e+00, 2.000000e+00, 3.000000e+00]> : tensor<3xf32>
+// CHECK-DAG: %[[COLS:.*]] = arith.constant {{.*}}dense<[0, 1, 1]> : tensor<3xi16>
+// CHECK-DAG: %[[OFFS:.*]] = arith.constant {{.*}}dense<[0, 2, 3]> : tensor<3xi32>
+// CHECK-DAG: %[[TAPS:.*]] = arith.constant {{.*}}dense<[0, 9]> : tensor<2xi32>
 // CHECK: %[[FLAT:.*]] = tensor.collapse_shape %[[X]] {{\[}}[0], [1, 2, 3]] : tensor<1x2x3x3xf32> into tensor<1x18xf32>
 // CHECK: %[[ROWS:.*]] = tensor.insert_slice %[[FLAT]] into %{{.*}}[0, 0] [1, 18] [1, 1] : tensor<1x18xf32> into tensor<1x25xf32>
 // CHECK: %[[Y:.*]] = call @sparsile_dispatch_0(%[[ROWS]], %[[VALS]], %[[COLS]], %[[OFFS]], %[[TAPS]])
@@ -44,7 +44,7 @@ func.func @pointwise(%x: tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32> {
 // (i mod 2, j mod 2) shifted by (i div 2) * 3 + j div 2. The 2 computed positions per output row
 // (the plane's width) are cut to the output's 2.
 // CHECK-LABEL: func.func @strided
-// CHECK-DAG: %[[TAPS:.*]] = arith.constant dense<[0, 9, 1, 18, 27, 19, 3, 12, 4]> : tensor<9xi32>
+// CHECK-DAG: %[[TAPS:.*]] = arith.constant {{.*}}dense<[0, 9, 1, 18, 27, 19, 3, 12, 4]> : tensor<9xi32>
 // CHECK: tensor.insert_slice %{{.*}} into %{{.*}}[0, 0, 0, 0] [1, 1, 5, 5] [1, 1, 1, 1] : tensor<1x1x5x5xf32> into tensor<1x1x6x6xf32>
 // CHECK: tensor.expand_shape %{{.*}} {{\[}}[0], [1], [2, 3], [4, 5]] output_shape [1, 1, 3, 2, 3, 2]
 // CHECK: linalg.transpose {{.*}} permutation = [0, 1, 3, 5, 2, 4]
@@ -64,7 +64,7 @@ func.func @strided(%x: tensor<1x1x5x5xf32>) -> tensor<1x1x2x2xf32> {
 
 // Dense storage is IREE's own convolution of the [F, C*KH*KW] values reshaped to the filter.
 // CHECK-LABEL: func.func @dense
-// CHECK: %[[F:.*]] = arith.constant dense<{{.*}}> : tensor<1x1x3x3xf32>
+// CHECK: %[[F:.*]] = arith.constant {{.*}}dense<{{.*}}> : tensor<1x1x3x3xf32>
 // CHECK: linalg.conv_2d_nchw_fchw {dilations = dense<2> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%{{.*}}, %[[F]] : tensor<1x1x5x5xf32>, tensor<1x1x3x3xf32>)
 func.func @dense(%x: tensor<1x1x5x5xf32>) -> tensor<1x1x1x1xf32> {
   %v = arith.constant dense<[[1.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 3.0]]> : tensor<1x9xf32>
@@ -101,7 +101,7 @@ func.func @kept_filters(%x: tensor<1x1x3x3xf32>, %r: tensor<1x2x1x1xf32>) -> ten
 // CHECK: scf.for
 // CHECK: vector.fma
 // CHECK-LABEL: func.func @grouped_sparse
-// CHECK: arith.constant dense<[0, 9]> : tensor<2xi32>
+// CHECK: arith.constant {{.*}}dense<[0, 9]> : tensor<2xi32>
 func.func @grouped_sparse(%x: tensor<1x4x3x3xf32>) -> tensor<1x2x3x3xf32> {
   %v = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
   %c = arith.constant dense<[0, 1]> : tensor<2xi16>

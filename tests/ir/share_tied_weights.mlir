@@ -71,7 +71,7 @@ func.func @untied(%x: tensor<4x4xf32>) -> tensor<4x2xf32> {
 // one weight, so the head reads the embedding's constant and the copy goes.
 // CHECK-LABEL: func.func @equal_copy
 // CHECK: %[[WTE:.*]] = arith.constant {sparsile.name = "wte"} dense<{{\[\[}}1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00], [5.000000e+00, 6.000000e+00, 7.000000e+00, 8.000000e+00]]> : tensor<2x4xf32>
-// CHECK-NOT: arith.constant dense<{{\[\[}}1.000000e+00
+// CHECK-NOT: arith.constant {{.*}}dense<{{\[\[}}1.000000e+00
 // CHECK: tensor.extract %[[WTE]]
 // CHECK: tensor.expand_shape %[[WTE]] {{\[\[}}0], [1, 2]] output_shape [2, 2, 2]
 // CHECK-NOT: linalg.matmul
