@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 from iree.compiler import ir as iree_ir
@@ -132,12 +132,7 @@ def materialize(module: iree_ir.Module) -> int:
         elif KERNEL_ATTR in op.attributes:
             declarations[name] = (op, iree_ir.FlatSymbolRefAttr(op.attributes[KERNEL_ATTR]).value)
     entries = {name: _executable(kernel) for name, kernel in kernels.items()}
-    calls: list[iree_ir.Operation] = []
-    _collect_calls(module.operation, calls)
-    for call in calls:
-        callee = iree_ir.FlatSymbolRefAttr(call.attributes["callee"]).value
-        if callee not in declarations:
-            continue
+    for call, callee in _calls_to(module.operation, declarations):
         executable, entry = entries[declarations[callee][1]]
         with iree_ir.InsertionPoint(call), call.location:
             points = iree_ir.ArrayAttr.get([iree_ir.SymbolRefAttr.get([executable, entry])])
@@ -148,6 +143,14 @@ def materialize(module: iree_ir.Module) -> int:
     for declaration, _ in declarations.values():
         declaration.erase()
     return len(kernels)
+
+
+def _calls_to(op: iree_ir.Operation, callees: Container[str]) -> list[tuple[iree_ir.Operation, str]]:
+    """The ``func.call``s nested in ``op`` whose callee is one of ``callees``, with that callee."""
+    calls: list[iree_ir.Operation] = []
+    _collect_calls(op, calls)
+    named = [(call, iree_ir.FlatSymbolRefAttr(call.attributes["callee"]).value) for call in calls]
+    return [(call, callee) for call, callee in named if callee in callees]
 
 
 def _collect_calls(op: iree_ir.Operation, into: list[iree_ir.Operation]) -> None:
@@ -212,12 +215,7 @@ def materialize_parameters(module: iree_ir.Module) -> int:
         with iree_ir.InsertionPoint(decl), decl.location:
             initial = iree_ir.Attribute.parse(f"#stream.parameter.named<{_quoted(SCOPE)}::{_quoted(key)}> : {value_type}")
             util.GlobalOp(symbol, value_type, sym_visibility="private", initial_value=initial)
-    calls: list[iree_ir.Operation] = []
-    _collect_calls(module.operation, calls)
-    for call in calls:
-        symbol = iree_ir.FlatSymbolRefAttr(call.attributes["callee"]).value
-        if symbol not in markers:
-            continue
+    for call, symbol in _calls_to(module.operation, markers):
         with iree_ir.InsertionPoint(call), call.location:
             load = util.GlobalLoadOp(markers[symbol][1], symbol, is_immutable=True)
         call.results[0].replace_all_uses_with(load.result)
