@@ -48,6 +48,7 @@ from run import median_ms  # noqa: E402
 
 import sparsile  # noqa: E402
 from sparsile.passes.cost_model import COST_MODEL_ENV  # noqa: E402
+from sparsile.passes.formats import get_format  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Sweep:
 # the others compute as much for any precision.
 PLAN = {
     ("dense", "matmul"): Sweep("dense", (1, 3, 16, 64, 197, 512), (1.0,)),
-    ("csr", "batch1"): Sweep("csr", (1,), (0.05, 0.1, 0.3, 0.5)),
+    ("csr", "batch1"): Sweep("csr", (1,), (0.05, 0.1, 0.3, 0.5), ("f32", "f16", "int8", "int4-g128")),
     ("csr", "blocked"): Sweep("csr", (3, 16, 33, 64, 197, 512), (0.1, 0.3, 0.5), ("f32",)),
     ("nm", "select"): Sweep("2:4", (1,), (0.5,)),
     ("channels", "matmul"): Sweep("channels", (1, 16, 197), (0.5,), ("f32",)),
@@ -277,7 +278,14 @@ TERMS = {
     "per_value": lambda s: float(s["stored"]),
     "per_row": lambda s: float(s["stored"] * s["computed_rows"]),
     "per_block": lambda s: float(s["stored"] * s["blocks"]),
+    "per_position": lambda s: float(_positions(s)),
 }
+
+
+def _positions(sample: dict) -> int:
+    """The weight positions the sample's kernel visits, zeros included (0 for kernels that follow the stored values)."""
+    shape = sample["shape"]
+    return get_format(sample["format"]).scanned_positions((shape[1], shape[0])) if len(shape) == 2 else 0
 
 
 def fit(samples: list[dict], terms: tuple[str, ...]) -> dict:
@@ -292,7 +300,7 @@ def fit(samples: list[dict], terms: tuple[str, ...]) -> dict:
         if (solution >= 0).all() or len(active) == 1:
             break
         active.pop(int(np.argmin(solution)))
-    coefficients = dict.fromkeys(("fixed", "per_byte", "per_value", "per_row", "per_block"), 0.0)
+    coefficients = dict.fromkeys(("fixed", "per_byte", "per_value", "per_row", "per_block", "per_position"), 0.0)
     coefficients.update({t: float(max(0.0, v)) for t, v in zip(active, solution)})
     predicted = np.array([sum(coefficients[t] * TERMS[t](s) for t in TERMS) for s in samples])
     # Relative to the whole call: what the schedule's choices see of a model's time.
@@ -300,16 +308,38 @@ def fit(samples: list[dict], terms: tuple[str, ...]) -> dict:
     return coefficients
 
 
+def fit_kernel(samples: list[dict]) -> dict:
+    """One kernel's coefficients over all its samples and, where it was timed in several
+    precisions, a fit per precision (``by_precision``) from that precision's samples alone."""
+    entry = fit(samples, _terms(samples))
+    precisions = sorted({s["dtype"] for s in samples if "dtype" in s})
+    if len(precisions) > 1:
+        by_precision = {}
+        for precision in precisions:
+            own = [s for s in samples if s.get("dtype") == precision]
+            terms = _terms(own)
+            if len(own) >= 2 * len(terms):
+                by_precision[precision] = fit(own, terms)
+        entry["by_precision"] = by_precision
+    return entry
+
+
 def _terms(samples: list[dict]) -> tuple[str, ...]:
-    """The terms the samples can tell apart (a term constant over them would be confounded with another)."""
-    terms = ["fixed", "per_value"]
-    if len({s["bytes"] / s["stored"] for s in samples}) > 1:
-        terms.append("per_byte")
-    if len({s["computed_rows"] for s in samples}) > 1:
-        terms.append("per_row")
-    if len({s["blocks"] for s in samples}) > 1:
-        terms.append("per_block")
-    return tuple(terms)
+    """The terms the samples can tell apart: each term in turn is kept only if its feature is not a
+    combination of the kept ones' (a bitmask's bytes, say, are its positions / 8 plus its values'
+    bytes in one precision: fitting both would split one cost between them arbitrarily)."""
+    kept: list[str] = []
+    columns: list[np.ndarray] = []
+    for term in ("fixed", "per_value", "per_row", "per_block", "per_position", "per_byte"):
+        column = np.array([TERMS[term](s) for s in samples], dtype=np.float64)
+        norm = np.linalg.norm(column)
+        if norm == 0.0:
+            continue
+        trial = np.column_stack([*columns, column / norm])
+        if np.linalg.matrix_rank(trial, tol=1e-3) == trial.shape[1]:
+            kept.append(term)
+            columns.append(column / norm)
+    return tuple(kept)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -319,12 +349,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu-only", action="store_true", help=f"refit only the GPU kernels (from {GPU_RESULTS.name}) into --output")
     parser.add_argument("--gpu-results", default=str(GPU_RESULTS), help="the GPU timings to fit")
     parser.add_argument("--only", default="", help="FORMAT/KERNEL,...: refit only these kernels into --output")
+    parser.add_argument("--refit", action="store_true", help="fit --output's own measurements again (no timing)")
     args = parser.parse_args(argv)
     only = {tuple(item.split("/", 1)) for item in args.only.split(",") if item}
     unknown = only - set(PLAN) - set(CONV_PLAN)
     if unknown:
         known = ", ".join("/".join(p) for p in (*PLAN, *CONV_PLAN))
         parser.error(f"--only: no such CPU kernel {', '.join('/'.join(u) for u in sorted(unknown))}; kernels: {known}")
+    if args.refit:
+        return refit(Path(args.output))
     gpu_table, gpu_machine = gpu_coefficients(Path(args.gpu_results))
     if args.gpu_only:
         out = json.loads(Path(args.output).read_text())
@@ -350,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                     for dtype in sweep.dtypes[:1] if args.quick else sweep.dtypes:
                         print(f"{fmt}/{kernel} {shape[0]}x{shape[1]} M={rows} density={density} {dtype} ...", file=sys.stderr, flush=True)
                         samples.append(measure(fmt, kernel, sweep.pattern, shape, rows, density, seconds, dtype))
-        table.setdefault(fmt, {})[kernel] = fit(samples, _terms(samples))
+        table.setdefault(fmt, {})[kernel] = fit_kernel(samples)
         measurements += samples
     for (fmt, kernel), sweep in CONV_PLAN.items():
         if only and (fmt, kernel) not in only:
@@ -361,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                 for density in sweep.densities[:1] if args.quick else sweep.densities:
                     print(f"{fmt}/{kernel} {conv_shape} N={batch} density={density} ...", file=sys.stderr, flush=True)
                     samples.append(measure_conv(fmt, kernel, sweep.pattern, conv_shape, batch, density, seconds))
-        table.setdefault(fmt, {})[kernel] = fit(samples, _terms(samples))
+        table.setdefault(fmt, {})[kernel] = fit_kernel(samples)
         measurements += samples
     for (fmt, kernel), (source_fmt, source_kernel) in ASSUMED.items():
         if source_kernel in table.get(source_fmt, {}):
@@ -389,14 +422,38 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def refit(path: Path) -> int:
+    """Fit every CPU kernel of ``path`` again from the measurements it holds (after a change to the fit)."""
+    out = json.loads(path.read_text())
+    table: dict[str, dict[str, dict]] = {}
+    for fmt, kernel in (*PLAN, *CONV_PLAN):
+        samples = [m for m in out["measurements"] if (m["format"], m["kernel"]) == (fmt, kernel)]
+        if samples:
+            table.setdefault(fmt, {})[kernel] = fit_kernel(samples)
+    for (fmt, kernel), (source_fmt, source_kernel) in ASSUMED.items():
+        if source_kernel in table.get(source_fmt, {}):
+            table.setdefault(fmt, {})[kernel] = {**table[source_fmt][source_kernel], "assumed_from": f"{source_fmt}/{source_kernel}"}
+    _merge(out["coefficients"], table)
+    out["made"]["refit"] = datetime.date.today().isoformat()
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    _print(table, str(path))
+    return 0
+
+
 def _print(table: dict, output: str) -> None:
     for fmt, kernels in table.items():
-        for kernel, c in kernels.items():
-            print(f"{fmt:>9}/{kernel:<8} fixed {c['fixed'] * 1e6:7.2f} us  per byte {c.get('per_byte', 0.0) * 1e12:6.2f} ps  "
-                  f"per value {c['per_value'] * 1e12:6.1f} ps  "
-                  f"per value and row {c['per_row'] * 1e12:6.2f} ps  per value and block {c['per_block'] * 1e12:6.1f} ps  "
-                  + (c.get("assumed_from") or c.get("reason") or f"fit error {c.get('median_relative_error')}"))
+        for kernel, entry in kernels.items():
+            for label, c in ((kernel, entry), *((f"{kernel}:{p}", own) for p, own in entry.get("by_precision", {}).items())):
+                _print_fit(f"{fmt:>9}/{label:<18}", c)
     print(f"coefficients: {output}")
+
+
+def _print_fit(name: str, c: dict) -> None:
+    print(f"{name} fixed {c['fixed'] * 1e6:7.2f} us  per byte {c.get('per_byte', 0.0) * 1e12:6.2f} ps  "
+          f"per value {c['per_value'] * 1e12:6.1f} ps  "
+          f"per value and row {c['per_row'] * 1e12:6.2f} ps  per value and block {c['per_block'] * 1e12:6.1f} ps  "
+          f"per position {c.get('per_position', 0.0) * 1e12:5.1f} ps  "
+          + (c.get("assumed_from") or c.get("reason") or f"fit error {c.get('median_relative_error')}"))
 
 
 if __name__ == "__main__":

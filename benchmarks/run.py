@@ -76,7 +76,8 @@ def gpt2(batch: int) -> tuple[torch.nn.Module, torch.Tensor, list[torch.nn.Modul
     import transformers
 
     torch.manual_seed(0)
-    config = transformers.GPT2Config(n_embd=768, n_layer=2, n_head=12, n_positions=128, vocab_size=8192, attn_implementation="eager")
+    config = transformers.GPT2Config(n_embd=768, n_layer=2, n_head=12, n_positions=128, vocab_size=8192, bos_token_id=0, eos_token_id=None,
+                                     attn_implementation="eager")
     model = _Hidden(transformers.GPT2Model(config)).eval()
     blocks = model.model.h
     layers = [m for block in blocks for m in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc, block.mlp.c_proj)]

@@ -1,8 +1,9 @@
 """The cost model: predicted time of one weight's matmul in a storage format, from measured coefficients.
 
-A kernel costs ``fixed + bytes * per_byte + stored * (per_value + per_row * M + per_block * blocks)``
+A kernel costs ``fixed + bytes * per_byte + positions * per_position + stored * (per_value + per_row * M + per_block * blocks)``
 seconds for a storage of ``bytes`` bytes holding ``stored`` values (nonzeros, kept
-values, the whole weight for dense) and ``M`` input rows (the rows the kernel computes,
+values, the whole weight for dense), visiting ``positions`` weight positions zeros included
+(only a bitmask's kernel does: it expands every tile) and ``M`` input rows (the rows the kernel computes,
 padding included): a cost per call, a cost per byte streamed (so a float16, int8 or int4
 weight, and narrower indices, cost less than a float32 one of the same pattern: the
 crossover points move with the precision), a cost to decode a value, a cost per value
@@ -43,13 +44,15 @@ COST_MODEL_ENV = environment.COST_MODEL.name
 
 @dataclass(frozen=True)
 class Coefficients:
-    """``fixed + bytes * per_byte + stored * (per_value + per_row * M + per_block * M / block)`` seconds (see :func:`linear_cost`)."""
+    """One kernel's fitted costs, in seconds (see :func:`linear_cost` for what each multiplies)."""
 
     per_value: float
     per_row: float
     fixed: float = 0.0
     per_block: float = 0.0
     per_byte: float = 0.0
+    #: Per weight position visited, zeros included (kernels that expand every tile of a mask).
+    per_position: float = 0.0
     #: False for a kernel never timed (the file says ``"unmeasured": true``): it predicts nothing.
     measured: bool = True
 
@@ -79,18 +82,30 @@ def _load(path: Path) -> tuple[dict[str, Any], str]:
     return table, hashlib.sha256(text.encode()).hexdigest()
 
 
-def coefficients(fmt: str, kernel: str) -> Coefficients:
-    """The fitted coefficients of ``fmt``'s ``kernel`` (the file was checked to hold every pair when loaded)."""
+def _entry(fmt: str, kernel: str, precision: str | None) -> dict[str, Any]:
+    """``fmt``'s ``kernel`` entry, its fit for ``precision`` where the file has one (``by_precision``)."""
     table, _ = _load(coefficients_file())
     entry = table[fmt][kernel]
+    own = entry.get("by_precision", {}).get(precision) if precision else None
+    return {**entry, **own} if isinstance(own, dict) else entry
+
+
+def coefficients(fmt: str, kernel: str, precision: str | None = None) -> Coefficients:
+    """The fitted coefficients of ``fmt``'s ``kernel`` (the file was checked to hold every pair when loaded).
+
+    ``precision`` names how the values are stored (``f32``, ``f16``, ``bf16``, ``int8``,
+    ``int4-g128``): a kernel timed in several precisions has a fit of its own for each
+    (the same kernel can be bound by bytes in one and by decoding in another), and the
+    fit over all of them serves the others.
+    """
+    entry = _entry(fmt, kernel, precision)
     return Coefficients(float(entry["per_value"]), float(entry["per_row"]), float(entry.get("fixed", 0.0)), float(entry.get("per_block", 0.0)),
-                        float(entry.get("per_byte", 0.0)), measured=not entry.get("unmeasured", False))
+                        float(entry.get("per_byte", 0.0)), float(entry.get("per_position", 0.0)), measured=not entry.get("unmeasured", False))
 
 
-def relative_error(fmt: str, kernel: str) -> float:
+def relative_error(fmt: str, kernel: str, precision: str | None = None) -> float:
     """The median relative error of ``fmt``'s ``kernel`` fit over its calibration runs (0 when the file gives none)."""
-    table, _ = _load(coefficients_file())
-    error = table[fmt][kernel].get("median_relative_error", 0.0)
+    error = _entry(fmt, kernel, precision).get("median_relative_error", 0.0)
     return float(error) if isinstance(error, (int, float)) and 0.0 <= error < 1.0 else 0.0
 
 
@@ -99,15 +114,16 @@ def model_digest() -> str:
     return _load(coefficients_file())[1]
 
 
-def linear_cost(stored: int, c: Coefficients, block: int = 0, nbytes: int = 0) -> sympy.Expr:
-    """``fixed + nbytes * per_byte + stored * (per_value + per_row * M + per_block * M / block)`` seconds.
+def linear_cost(stored: int, c: Coefficients, block: int = 0, nbytes: int = 0, positions: int = 0) -> sympy.Expr:
+    """``fixed + nbytes * per_byte + positions * per_position + stored * (per_value + per_row * M + per_block * M / block)`` seconds.
 
     ``block`` is the kernel's activation block: a kernel that streams the weight once
     per block of ``block`` rows pays ``per_block`` per value and block (0: one pass).
-    ``nbytes`` is the size of the storage the kernel reads.
+    ``nbytes`` is the size of the storage the kernel reads, ``positions`` the weight
+    positions it visits whether zero or not (a bitmask's tiles; 0 for the others).
     """
     blocks = M / block if block else 1
-    return c.fixed + nbytes * c.per_byte + stored * (c.per_value + c.per_row * M + c.per_block * blocks)
+    return c.fixed + nbytes * c.per_byte + positions * c.per_position + stored * (c.per_value + c.per_row * M + c.per_block * blocks)
 
 
 def at_rows(expr: sympy.Expr, rows: int) -> float:

@@ -47,7 +47,7 @@ class _Candidate:
 
     @property
     def measured(self) -> bool:
-        return all(coefficients(self.fmt.name, self.fmt.kernel(plan)).measured for _, plan, _ in self.buckets)
+        return all(coefficients(self.fmt.name, self.fmt.kernel(plan), self.fmt.precision(self.storage, plan.params)).measured for _, plan, _ in self.buckets)
 
     @property
     def stored_bytes(self) -> int:
@@ -161,7 +161,11 @@ class Schedule(Pass):
         record = kernel.record
         requested = record.get("source") in ("override", "declared") or pattern.kind is PatternKind.CHANNELS
         chosen, fallback = dense, ""
-        margin = min(self.margin, 1.0 - relative_error(sparse[0].fmt.name, sparse[0].fmt.kernel(sparse[0].plan))) if sparse else self.margin
+        margin = self.margin
+        if sparse:
+            best = sparse[0]
+            error = relative_error(best.fmt.name, best.fmt.kernel(best.plan), best.fmt.precision(best.storage, best.plan.params))
+            margin = min(margin, 1.0 - error)
         if sparse and (requested or (predicted and sparse[0].predicted() <= margin * dense.predicted())):
             chosen = sparse[0]
         elif sparse and not predicted:
@@ -215,7 +219,7 @@ class Schedule(Pass):
             variants = [candidate]
             for plan in candidate.fmt.tile_variants(candidate.plan, weight, rows):
                 storage = candidate.storage if plan.params == candidate.plan.params else candidate.fmt.pack(weight, plan.params)
-                variants.append(_Candidate(candidate.fmt, plan, storage, ((rows, plan, candidate.fmt.seconds(storage, plan)),)))
+                variants.append(_Candidate(candidate.fmt, plan, storage, ((rows, plan, candidate.fmt.seconds(storage, plan, weight.shape)),)))
             for variant in variants:
                 seconds = measure(variant.fmt, variant.plan, variant.storage, shape=kernel.shape, rows=rows,
                                   pattern=str(kernel.pattern), flags=self.tune_flags)
@@ -268,7 +272,7 @@ class Schedule(Pass):
                 return None  # the storage cannot run at one of the row counts
             shared.append(replanned)
         storage = fmt.pack(weight, main.params)
-        return _Candidate(fmt, main, storage, tuple((rows, plan, fmt.seconds(storage, plan)) for rows, plan in zip(counts, shared)))
+        return _Candidate(fmt, main, storage, tuple((rows, plan, fmt.seconds(storage, plan, weight.shape)) for rows, plan in zip(counts, shared)))
 
 
     def _conv_candidate(self, fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, conv: ConvGeometry,

@@ -96,3 +96,46 @@ def test_a_kernel_is_trusted_only_as_far_as_its_fit_was_measured(tmp_path, monke
     (row,) = sparsile.compile(layer, (torch.randn(1, 256),), cache=False).report
     assert row.format == expected
     assert row.predicted_us / row.dense_predicted_us == pytest.approx(0.85 if expected == "csr" else 1.0, rel=0.01)
+
+
+@pytest.mark.parametrize(("quantize", "expected_us"), [("int8", 1000.0), ("int4-g128", 500.0)])
+def test_a_precision_timed_on_its_own_uses_its_own_fit(tmp_path, monkeypatch, quantize, expected_us):
+    """int8 has a fit of its own in the file (1 ms per call); int4-g128 has none and takes the kernel's pooled fit (0.5 ms)."""
+    from sparsile.passes.cost_model import _load
+
+    data = json.loads((ROOT / "passes" / "cost_coefficients.json").read_text())
+    zero = {"per_value": 0.0, "per_row": 0.0, "per_byte": 0.0}
+    data["coefficients"]["dense"]["rows"] = {**zero, "fixed": 5e-4, "by_precision": {"int8": {**zero, "fixed": 1e-3}}}
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setenv("SPARSILE_COST_MODEL", str(path))
+    _load.cache_clear()
+    torch.manual_seed(0)
+    (row,) = sparsile.analyze(torch.nn.Linear(256, 512, bias=False).eval(), (torch.randn(1, 256),), quantize=quantize)
+    assert row.format == "dense" and row.dense_predicted_us == expected_us
+
+
+def test_the_fit_separates_precisions_and_positions():
+    """Samples made from known costs: a bitmask kernel pays per position visited (zeros too) and per value,
+    differently in each precision; the fit recovers each precision's coefficients."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import calibrate
+
+    truth = {"f32": (20e-6, 45e-12, 30e-12), "int8": (25e-6, 60e-12, 10e-12)}  # fixed, per position, per value and row
+    samples = []
+    for dtype, (fixed, per_position, per_row) in truth.items():
+        for shape in ((384, 1536), (2048, 2048), (4096, 4096)):
+            for density in (0.1, 0.3, 0.6):
+                for rows in (1, 3, 8):
+                    positions = shape[0] * shape[1]
+                    stored = int(positions * density)
+                    seconds = fixed + positions * per_position + stored * per_row * rows
+                    samples.append({"format": "bitmask", "kernel": "rows", "shape": list(shape), "dtype": dtype, "stored": stored,
+                                    "bytes": positions // 8 + stored * (4 if dtype == "f32" else 1), "computed_rows": rows, "blocks": 1,
+                                    "seconds": seconds, "total_seconds": seconds + 30e-6})
+    entry = calibrate.fit_kernel(samples)
+    for dtype, (fixed, per_position, per_row) in truth.items():
+        own = entry["by_precision"][dtype]
+        assert own["per_position"] == pytest.approx(per_position, rel=1e-3)
+        assert own["per_row"] == pytest.approx(per_row, rel=1e-3)
+        assert own["fixed"] == pytest.approx(fixed, rel=1e-2, abs=1e-7)

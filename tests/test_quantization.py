@@ -21,8 +21,9 @@ from sparsile.passes.quantization import dequantize, pack_nibbles, quantize, sch
 # in_features of 100 and 200 are not multiples of the 16-column tiles or the 128-column groups.
 SIZES = (200, 100, 128, 64, 48)
 REQUESTED = {"layers.0": "csr", "layers.1": "2:4", "layers.2": "channels"}
-#: Storage candidates per compile: together they put every layer in every format that holds it.
-FORMAT_SETS = (("csr", "channels"), ("nm", "bitmask", "channels"))
+#: Storage candidates per compile: together they put every layer in every format that holds it
+#: (one sparse format for the 2:4 layer at a time: which of nm and bitmask is faster is the cost model's call).
+FORMAT_SETS = (("csr", "channels"), ("nm", "channels"), ("bitmask", "channels"))
 
 
 class MLP(torch.nn.Module):

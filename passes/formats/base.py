@@ -27,7 +27,7 @@ import numpy as np
 from ...dialects.patterns import Pattern, PatternKind
 from ...mlir import ir
 from ..cost_model import coefficients, linear_cost
-from ..kernel_values import Quantization
+from ..kernel_values import FLOAT_DTYPES, FLOAT_STORAGE, Quantization
 
 if TYPE_CHECKING:
     import sympy
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 TARGET_FAMILIES = ("cpu", "gpu", "vulkan", "native")
 #: The families IREE compiles for GPUs (SPIR-V included): their kernels' costs were measured on a GPU.
 GPU_FAMILIES = frozenset({"gpu", "vulkan"})
+#: numpy dtype of stored float values -> its precision's name (the cost model's key).
+_FLOAT_NAMES = dict(zip(FLOAT_DTYPES, FLOAT_STORAGE))
 
 
 @dataclass(frozen=True)
@@ -164,11 +166,26 @@ class StorageFormat:
         """Which of :attr:`kernels` runs ``plan`` (its cost coefficients are that kernel's)."""
         return plan.kernel or self.kernels[0]
 
-    def seconds(self, storage: dict[str, np.ndarray], plan: Plan) -> sympy.Expr:
-        """Predicted seconds of one call, as an expression of the rows ``M`` the kernel computes."""
+    def precision(self, storage: dict[str, np.ndarray], params: dict[str, Any]) -> str:
+        """How the values are stored: the quantization's name, else their float type (``f32``, ``f16``, ``bf16``)."""
+        if params.get("quant"):
+            return str(params["quant"])
+        values = storage.get("values")
+        return _FLOAT_NAMES.get(values.dtype, "f32") if values is not None else "f32"
+
+    def scanned_positions(self, shape: tuple[int, int]) -> int:
+        """Weight positions, zeros included, the kernel visits for a weight of ``shape`` ([out, in]);
+        0 for kernels whose work follows the stored values only."""
+        return 0
+
+    def seconds(self, storage: dict[str, np.ndarray], plan: Plan, shape: tuple[int, int] | None = None) -> sympy.Expr:
+        """Predicted seconds of one call, as an expression of the rows ``M`` the kernel computes
+        (``shape``, the weight's, for kernels that visit every position)."""
         block = int(plan.tiles.get("mb", 0))
         nbytes = sum(int(a.nbytes) for a in storage.values())
-        return linear_cost(self.stored_values(storage, plan.params), coefficients(self.name, self.kernel(plan)), block, nbytes)
+        fitted = coefficients(self.name, self.kernel(plan), self.precision(storage, plan.params))
+        positions = self.scanned_positions(shape) if shape is not None else 0
+        return linear_cost(self.stored_values(storage, plan.params), fitted, block, nbytes, positions)
 
     # --- lowering ---------------------------------------------------------------------------
     def lower(self, kernel: Kernel, target: str) -> ir.Value:

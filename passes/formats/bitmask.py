@@ -140,6 +140,10 @@ class BitmaskFormat(StorageFormat):
             return f"storage 'masks' marks a column beyond in_features = {shape[1]}"
         return None
 
+    def scanned_positions(self, shape: tuple[int, int]) -> int:
+        """Every tile is expanded, zeros or not: ``N * kp`` positions."""
+        return shape[0] * padded_columns(shape[1])
+
     def stored_values(self, storage: dict[str, np.ndarray], params: dict[str, Any]) -> int:
         return int(np.bitwise_count(np.ascontiguousarray(storage["masks"]).view(np.uint64)).sum())
 
