@@ -37,3 +37,53 @@ def test_half_precision_weights_are_detected_and_stored_in_their_precision(dtype
     got = compiled(x)
     assert got.dtype == dtype
     torch.testing.assert_close(got, expected)  # the dtype's tolerances: accumulation order may move the last bit
+
+
+class _MixedBlock(torch.nn.Module):
+    """float16 projections around a float32 layer norm: the activations change precision at each boundary."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(64)
+        self.up = torch.nn.Linear(64, 256).half()
+        self.down = torch.nn.Linear(256, 64).half()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.up(self.norm(x).half())
+        return x + self.down(torch.nn.functional.gelu(hidden)).float()
+
+
+@pytest.mark.parametrize("rows", [1, 7])
+def test_a_bfloat16_transformer_block_runs_sparse_and_matches_eager(models, rows):
+    """Every projection pruned (90% qkv, 2:4 fc1, 16x16 blocks in fc2), layer norms, softmax and GELU all in bfloat16."""
+    torch.manual_seed(0)
+    model = models.EncoderBlock()
+    pruning.magnitude(model.qkv, 0.9)
+    pruning.n_of_m(model.fc1, 2, 4)
+    pruning.blocks(model.fc2, 0.75, 16)
+    model = model.to(torch.bfloat16).eval()
+    x = torch.randn(1, rows, 64, dtype=torch.bfloat16)
+    compiled = sparsile.compile(model, (x,), sparsity={"qkv": "csr", "fc1": "2:4", "fc2": "bsr16"}, cache=False)
+    report = compiled.report
+    assert all(report[name].format != "dense" and report[name].precision == "bf16" for name in ("qkv", "fc1", "fc2")), report.table()
+    with torch.no_grad():
+        expected = model(x).float()
+    got = compiled(x)
+    assert got.dtype == torch.bfloat16
+    # torch's bfloat16 tolerance (two steps of its 8-bit mantissa), also as an absolute one for outputs near zero.
+    torch.testing.assert_close(got.float(), expected, rtol=1.6e-2, atol=1.6e-2)
+
+
+def test_float16_weights_around_a_float32_layer_norm():
+    torch.manual_seed(0)
+    model = _MixedBlock().eval()
+    pruning.magnitude(model.up, 0.7)
+    pruning.n_of_m(model.down, 2, 4)
+    x = torch.randn(3, 64)
+    compiled = sparsile.compile(model, (x,), sparsity={"up": "csr", "down": "2:4"}, cache=False)
+    assert [(row.format != "dense", row.precision) for row in compiled.report] == [(True, "f16"), (True, "f16")]
+    with torch.no_grad():
+        expected = model(x)
+    got = compiled(x)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=2e-3, atol=2e-3)
