@@ -15,7 +15,9 @@ included). Few-row kernels are also timed on a layer larger than the last-level 
 where the bytes decide. The result is the JSON file the cost model loads
 (``sparsile.passes.cost_model``), with the machine and the measurements it came from.
 Kernels that do not run on this target (``native-cpu``'s) take the coefficients of the
-closest measured kernel, and the file says so. The GPU kernels (``gpu`` and ``vulkan``
+closest measured kernel, and the file says so; a kernel whose format needs a CPU feature
+this host lacks (``bitmask``: AVX-512 VBMI2) keeps its fit and measurements from the
+checked-in file, which says that too. The GPU kernels (``gpu`` and ``vulkan``
 families) are fitted the same way from ``benchmarks/gpu_results.json``, the timings
 ``python benchmarks/gpu.py run`` wrote on a GPU machine (its comparison-only cases,
 ``as_scheduled`` false, are left out); ``--gpu-only`` refits just those into an existing
@@ -49,6 +51,9 @@ from run import median_ms  # noqa: E402
 import sparsile  # noqa: E402
 from sparsile.passes.cost_model import COST_MODEL_ENV  # noqa: E402
 from sparsile.passes.formats import get_format  # noqa: E402
+
+#: The cost model the package ships (kernels this host cannot time keep their fit from it).
+CHECKED_IN = ROOT / "passes" / "cost_coefficients.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -345,7 +350,7 @@ def _terms(samples: list[dict]) -> tuple[str, ...]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one small shape, short timing (checks the script)")
-    parser.add_argument("-o", "--output", default=str(ROOT / "passes" / "cost_coefficients.json"))
+    parser.add_argument("-o", "--output", default=str(CHECKED_IN))
     parser.add_argument("--gpu-only", action="store_true", help=f"refit only the GPU kernels (from {GPU_RESULTS.name}) into --output")
     parser.add_argument("--gpu-results", default=str(GPU_RESULTS), help="the GPU timings to fit")
     parser.add_argument("--only", default="", help="FORMAT/KERNEL,...: refit only these kernels into --output")
@@ -373,6 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     measurements: list[dict] = []
     for (fmt, kernel), sweep in PLAN.items():
         if only and (fmt, kernel) not in only:
+            continue
+        lacking = _host_lacks(fmt)
+        if lacking:
+            kept, kept_samples = _checked_in(fmt, kernel)
+            print(f"{fmt}/{kernel}: not timed, {fmt} needs {lacking}, which this host lacks; "
+                  f"its fit and measurements are kept from {CHECKED_IN.relative_to(ROOT)}", file=sys.stderr, flush=True)
+            table.setdefault(fmt, {})[kernel] = {**kept, "kept_from": f"{CHECKED_IN.relative_to(ROOT)} (this host lacks {lacking})"}
+            measurements += kept_samples
             continue
         rows_list = sweep.rows[::3] if args.quick else sweep.rows
         kernel_shapes = shapes if args.quick else shapes[: sweep.shapes] + ((LARGE_SHAPE,) if sweep.few_rows else ())
@@ -422,6 +435,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _host_lacks(fmt: str) -> str:
+    """The target features ``fmt`` requires that this host's ``cpu`` target lacks, as words (``""``: none)."""
+    from sparsile.passes.formats.base import describe_feature
+    from sparsile.targets import resolve_target
+
+    missing = get_format(fmt).requires - set(resolve_target("cpu").features)
+    return ", ".join(describe_feature(f) for f in sorted(missing))
+
+
+def _checked_in(fmt: str, kernel: str) -> tuple[dict, list[dict]]:
+    """``fmt/kernel``'s fit and measurements in the checked-in cost model (for a kernel this host cannot time)."""
+    data = json.loads(CHECKED_IN.read_text())
+    return data["coefficients"][fmt][kernel], [m for m in data["measurements"] if (m["format"], m["kernel"]) == (fmt, kernel)]
+
+
 def refit(path: Path) -> int:
     """Fit every CPU kernel of ``path`` again from the measurements it holds (after a change to the fit)."""
     out = json.loads(path.read_text())
@@ -453,7 +481,7 @@ def _print_fit(name: str, c: dict) -> None:
           f"per value {c['per_value'] * 1e12:6.1f} ps  "
           f"per value and row {c['per_row'] * 1e12:6.2f} ps  per value and block {c['per_block'] * 1e12:6.1f} ps  "
           f"per position {c.get('per_position', 0.0) * 1e12:5.1f} ps  "
-          + (c.get("assumed_from") or c.get("reason") or f"fit error {c.get('median_relative_error')}"))
+          + (c.get("assumed_from") or c.get("kept_from") or c.get("reason") or f"fit error {c.get('median_relative_error')}"))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from . import sparsity_attr
 from .conv_geometry import ConvGeometry
 from .cost_model import MARGIN, at_rows, coefficients, crossover_rows, relative_error
 from .formats import all_formats
-from .formats.base import TARGET_FAMILIES, Plan, StorageFormat
+from .formats.base import TARGET_FAMILIES, Plan, StorageFormat, describe_feature
 from .ir_build import constant
 from .ir_query import walk_ops
 from .kernel_ops import Kernel, is_kernel, rebuild
@@ -179,6 +179,7 @@ class Schedule(Pass):
             fallback = f"no storage format for {pattern} convolutions ({conv.describe()}) runs on target {self.target}"
         elif pattern.is_sparse:
             fallback = f"no storage format for {pattern} runs on target {self.target} at {_rows(bounds, counts)}"
+            fallback += self._missing_features(pattern)
         decision: dict[str, Any] = {
             "format": chosen.fmt.name,
             "storage": chosen.fmt.describe(chosen.plan.params),
@@ -253,6 +254,15 @@ class Schedule(Pass):
         sparsity_attr.write(new, merged)
         op.erase()
         return True
+
+    def _missing_features(self, pattern: Pattern) -> str:
+        """Why the formats that hold ``pattern`` but need a target feature were not candidates (``""`` if none)."""
+        lacking = [
+            f"{fmt.name} needs {', '.join(describe_feature(f) for f in sorted(fmt.requires - set(self.features)))}"
+            for fmt in all_formats()
+            if fmt.holds(pattern) and (not self.formats or fmt.name in self.formats) and not fmt.requires <= set(self.features)
+        ]
+        return f" ({'; '.join(lacking)}, which target {self.target} lacks)" if lacking else ""
 
     def _candidate(self, fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, counts: list[int]) -> _Candidate | None:
         """``fmt``'s storage of ``weight`` (packed for the largest row count) and its plans at each of ``counts``."""

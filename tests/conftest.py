@@ -14,6 +14,19 @@ EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
 
+def _host_expands() -> bool:
+    from sparsile.targets import resolve_target
+
+    return "vector-expand" in resolve_target("cpu").features
+
+
+#: Whether this host's ``cpu`` target runs ``bitmask`` (AVX-512 VBMI2); elsewhere the format is
+#: not a candidate and a layer asked to use it stays dense, saying so.
+HOST_EXPANDS = _host_expands()
+#: The fallback reason's tail on a host without it.
+LACKS_EXPAND = "(bitmask needs AVX-512 VBMI2 (vector-expand), which target cpu lacks)"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_artifact_cache(tmp_path_factory):
     """Every test session (and the CLI processes it starts) gets an empty artifact cache of its own."""

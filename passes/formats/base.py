@@ -39,6 +39,15 @@ if TYPE_CHECKING:
 TARGET_FAMILIES = ("cpu", "gpu", "vulkan", "native")
 #: The families IREE compiles for GPUs (SPIR-V included): their kernels' costs were measured on a GPU.
 GPU_FAMILIES = frozenset({"gpu", "vulkan"})
+#: What each target feature a format may require (:attr:`StorageFormat.requires`) stands for, for messages.
+TARGET_FEATURES = {"vector-expand": "AVX-512 VBMI2 (vector-expand)"}
+
+
+def describe_feature(feature: str) -> str:
+    """``feature`` as a user reads it in a fallback reason."""
+    return TARGET_FEATURES.get(feature, feature)
+
+
 #: numpy dtype of stored float values -> its precision's name (the cost model's key).
 _FLOAT_NAMES = dict(zip(FLOAT_DTYPES, FLOAT_STORAGE))
 
