@@ -104,11 +104,12 @@ def unflatten_rows(value: ir.Value, row_shape: Sequence[int], like: ir.Value | N
     return tensor.ExpandShapeOp(result, value, groups, sizes, [*row_shape, features]).result
 
 
-def matmul(lhs: ir.Value, rhs: ir.Value) -> ir.Value:
-    """``lhs [M, K] @ rhs [K, N]`` into a zero-filled result."""
+def matmul(lhs: ir.Value, rhs: ir.Value, element: ir.Type | None = None) -> ir.Value:
+    """``lhs [M, K] @ rhs [K, N]`` into a zero-filled result of ``element`` (default: ``lhs``'s; a wider
+    one makes the matmul widen its operands and accumulate in it)."""
     m = sizes_of(lhs)[0]
     n = ir.RankedTensorType(rhs.type).shape[1]
-    element = ir.RankedTensorType(lhs.type).element_type
+    element = element or ir.RankedTensorType(lhs.type).element_type
     result = linalg.matmul(lhs, rhs, outs=[zeros([m, n], element)])
     # The Python builder leaves the indexing_maps property empty (the parser would fill it in);
     # bytecode carries properties as they are, and IREE needs them.

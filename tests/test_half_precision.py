@@ -39,6 +39,24 @@ def test_half_precision_weights_are_detected_and_stored_in_their_precision(dtype
     torch.testing.assert_close(got, expected)  # the dtype's tolerances: accumulation order may move the last bit
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("rows", [1, 7, 33])
+def test_a_half_precision_sparse_weight_scheduled_dense_accumulates_in_float32(dtype, rows):
+    """A pruned weight that stays dense runs through the dense kernel, which must return the float32 the
+    other kernels do (it used to return the model's dtype, and iree-input failed on the cast after it)."""
+    model = _mlp(dtype)
+    x = torch.randn(rows, 64, dtype=dtype)
+    compiled = sparsile.compile(model, (x,), sparsity={"0": "csr"}, pass_options={"schedule": {"formats": ["dense"]}}, cache=False)
+    assert compiled.report["0"].pattern == "csr" and compiled.report["0"].format == "dense"
+    element = "f16" if dtype == torch.float16 else "bf16"
+    assert f"tensor<128x64x{element}>" in compiled.ir("iree-input"), "the weight stays in its own precision"
+    with torch.no_grad():
+        expected = model(x)
+    got = compiled(x)
+    assert got.dtype == dtype
+    torch.testing.assert_close(got, expected)
+
+
 class _MixedBlock(torch.nn.Module):
     """float16 projections around a float32 layer norm: the activations change precision at each boundary."""
 

@@ -39,8 +39,9 @@ FLOAT_TYPES = ("f16", "bf16", "f32", "f64")
 
 
 def dense_matmul(kernel: Kernel, weight: ir.Value) -> ir.Value:
-    """``kernel``'s computation with ``weight`` (an ``[out, in]`` tensor) as a matmul plus the epilogue."""
-    acc = matmul(kernel.input, transpose(weight, [1, 0]))
+    """``kernel``'s computation with ``weight`` (an ``[out, in]`` tensor) as a matmul plus the epilogue,
+    accumulated in the kernel's result type (float32 where a half-precision model's kernel returns it)."""
+    acc = matmul(kernel.input, transpose(weight, [1, 0]), ir.RankedTensorType(kernel.op.results[0].type).element_type)
     return epilogue(acc, kernel.epilogue, kernel.scale, kernel.bias, kernel.residual)
 
 
