@@ -51,6 +51,7 @@ from run import median_ms  # noqa: E402
 import sparsile  # noqa: E402
 from sparsile.passes.cost_model import COST_MODEL_ENV  # noqa: E402
 from sparsile.passes.formats import get_format  # noqa: E402
+from sparsile.targets import host_vector_isa  # noqa: E402
 
 #: The cost model the package ships (kernels this host cannot time keep their fit from it).
 CHECKED_IN = ROOT / "passes" / "cost_coefficients.json"
@@ -423,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     _merge(table, gpu_table)
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
     out = {
-        "machine": {"cpu": cpu, "cores_used": torch.get_num_threads(), "platform": platform.platform()},
+        "machine": {"cpu": cpu, "vector_isa": host_vector_isa(), "cores_used": torch.get_num_threads(), "platform": platform.platform()},
         "made": {"command": "python benchmarks/calibrate.py" + (" --quick" if args.quick else ""), "date": datetime.date.today().isoformat(),
                  "sparsile": sparsile.__version__},
         "gpu_machine": gpu_machine,

@@ -81,6 +81,7 @@ def compile_model(model: Any, example_args: Sequence[Any], options: CompileOptio
                     return hit
     run = staged.run()
     assert run.payload is not None and run.signature is not None
+    _warn_if_costs_were_measured_elsewhere(options, run.report)
     parameters = {SCOPE: run.archive.path} if run.archive is not None else None
     manifest = _manifest(run)
     cls = CompiledCausalLM if manifest.generation is not None else CompiledModel
@@ -88,6 +89,31 @@ def compile_model(model: Any, example_args: Sequence[Any], options: CompileOptio
     if cache is not None and key is not None:
         cache.store(key, compiled)
     return compiled
+
+
+_warned_about_costs = False
+
+
+def _warn_if_costs_were_measured_elsewhere(options: CompileOptions, report: SparsityReport) -> None:
+    """Once per process: a host-CPU compile whose storage choices came from a cost model measured on a
+    CPU with another vector instruction set (the kernels' costs, and so the choices, differ there)."""
+    global _warned_about_costs
+    target = options.target
+    if _warned_about_costs or options.tune or target.family != "cpu" or target.is_native or target.arch is not None or target.chip != "host":
+        return
+    if not any(layer.predicted_us and layer.pattern not in ("dense", "") for layer in report):
+        return
+    from .errors import warn_user
+    from .passes.cost_model import calibrated_vector_isa, coefficients_file
+    from .targets import host_vector_isa
+
+    measured, here = calibrated_vector_isa(), host_vector_isa()
+    if measured is None or measured == here:
+        return
+    _warned_about_costs = True
+    warn_user(f"the cost model ({coefficients_file()}) was measured on a CPU with {measured}, this one has {here}: "
+              f"the storage chosen per layer may be slower than dense here; compile with tune=True (--tune), or run "
+              f"benchmarks/calibrate.py -o FILE here and set {environment.COST_MODEL.name}=FILE")
 
 
 def compile_key(model: Any, example_args: Sequence[Any], options: CompileOptions) -> str:

@@ -14,6 +14,7 @@ checked with IREE's own compiler before a compile starts
 from __future__ import annotations
 
 import functools
+import platform
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,17 @@ def _host_cpu_flags() -> frozenset[str]:
         return frozenset()
     line = next((l for l in text.splitlines() if l.startswith("flags")), "")
     return frozenset(line.partition(":")[2].split())
+
+
+def host_vector_isa() -> str:
+    """The widest vector instruction set of the host CPU that changes what the kernels cost:
+    ``avx512``, ``avx2``, or the machine's architecture where neither applies."""
+    flags = _host_cpu_flags()
+    if "avx512f" in flags:
+        return "avx512"
+    if "avx2" in flags:
+        return "avx2"
+    return platform.machine() or "unknown"
 
 
 _ARCH_ALIASES = {"arm64": "aarch64", "amd64": "x86_64", "x86-64": "x86_64", "riscv": "riscv64"}

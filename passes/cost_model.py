@@ -64,7 +64,7 @@ def coefficients_file() -> Path:
 
 
 @functools.cache
-def _load(path: Path) -> tuple[dict[str, Any], str]:
+def _load(path: Path) -> tuple[dict[str, Any], str, str | None]:
     try:
         text = path.read_text()
         data = json.loads(text)
@@ -79,12 +79,14 @@ def _load(path: Path) -> tuple[dict[str, Any], str]:
             if not (isinstance(entry, dict) and all(isinstance(entry.get(k, 0.0), (int, float)) for k in ("per_value", "per_row", "fixed", "per_byte"))
                     and "per_value" in entry and "per_row" in entry):
                 raise SparsileError(f"cost model {path} has no coefficients for format '{fmt.name}', kernel '{kernel}'; rerun benchmarks/calibrate.py")
-    return table, hashlib.sha256(text.encode()).hexdigest()
+    machine = data.get("machine")
+    isa = machine.get("vector_isa") if isinstance(machine, dict) else None
+    return table, hashlib.sha256(text.encode()).hexdigest(), isa if isinstance(isa, str) else None
 
 
 def _entry(fmt: str, kernel: str, precision: str | None) -> dict[str, Any]:
     """``fmt``'s ``kernel`` entry, its fit for ``precision`` where the file has one (``by_precision``)."""
-    table, _ = _load(coefficients_file())
+    table = _load(coefficients_file())[0]
     entry = table[fmt][kernel]
     own = entry.get("by_precision", {}).get(precision) if precision else None
     return {**entry, **own} if isinstance(own, dict) else entry
@@ -112,6 +114,12 @@ def relative_error(fmt: str, kernel: str, precision: str | None = None) -> float
 def model_digest() -> str:
     """A hash of the coefficient file in use, after checking it (compiles with different models must not share a cache entry)."""
     return _load(coefficients_file())[1]
+
+
+def calibrated_vector_isa() -> str | None:
+    """The vector instruction set of the machine the coefficient file in use was measured on
+    (``avx512``, ``avx2``, ...; see :func:`sparsile.targets.host_vector_isa`), None where the file does not say."""
+    return _load(coefficients_file())[2]
 
 
 def linear_cost(stored: int, c: Coefficients, block: int = 0, nbytes: int = 0, positions: int = 0) -> sympy.Expr:

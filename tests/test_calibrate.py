@@ -44,6 +44,9 @@ def test_quick_calibration_writes_a_model_that_compiles_use(quick_model, monkeyp
     data = json.loads(quick_model.read_text())
     _every_kernel(data["coefficients"])
     assert data["coefficients"]["csr"]["native"]["assumed_from"] == "csr/blocked"
+    from sparsile.targets import host_vector_isa
+
+    assert data["machine"]["vector_isa"] == host_vector_isa()
     monkeypatch.setenv("SPARSILE_COST_MODEL", str(quick_model))
     torch.manual_seed(0)
     layer = torch.nn.Linear(256, 512).eval()
@@ -53,8 +56,41 @@ def test_quick_calibration_writes_a_model_that_compiles_use(quick_model, monkeyp
     (row,) = compiled.report
     c = data["coefficients"][row.format]["blocked" if row.format == "csr" else "matmul"]
     rows = 64 if row.format == "csr" else 33  # csr pads 33 rows to one 64-row block
-    expected = (c["fixed"] + row.stored_values * (c["per_value"] + c["per_row"] * rows + c["per_block"])) * 1e6
+    # The fit keeps a per-byte term when its samples tell it apart (the bytes: the storage the kernel reads).
+    expected = (c["fixed"] + row.sparse_bytes * c.get("per_byte", 0.0) + row.stored_values * (c["per_value"] + c["per_row"] * rows + c["per_block"])) * 1e6
     assert row.predicted_us == float(f"{expected:.3g}")  # recorded to three significant figures
+
+
+@pytest.mark.parametrize("host_isa, warned", [("avx2", True), ("avx512", False)])
+def test_a_cost_model_from_another_vector_isa_is_a_warning(tmp_path, monkeypatch, host_isa, warned):
+    """The checked-in fit came from an AVX-512 machine; on an AVX2 host its choices can lose to dense (a
+    Zen 3 EPYC decoded int8 2:4 at 0.85 of dense int8's tokens/s), so a host compile that used it says so, once."""
+    import warnings
+
+    import sparsile.targets
+    from sparsile.passes.cost_model import _load
+
+    data = json.loads((ROOT / "passes" / "cost_coefficients.json").read_text())
+    assert data["machine"]["vector_isa"] == "avx512"
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setenv("SPARSILE_COST_MODEL", str(path))
+    _load.cache_clear()
+    monkeypatch.setattr(sparsile.targets, "host_vector_isa", lambda: host_isa)
+    monkeypatch.setattr(sparsile.driver, "_warned_about_costs", False)
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(64, 64).eval()
+    pruning.magnitude(layer, 0.9)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            sparsile.compile(layer, (torch.randn(3, 64),), cache=False)
+        sparsile.compile(layer, (torch.randn(3, 64),), cache=False, tune=False, target="cpu:aarch64")
+    messages = [str(w.message) for w in caught if "cost model" in str(w.message)]
+    expected = [f"the cost model ({path}) was measured on a CPU with avx512, this one has avx2: the storage chosen per layer may be slower "
+                f"than dense here; compile with tune=True (--tune), or run benchmarks/calibrate.py -o FILE here and set SPARSILE_COST_MODEL=FILE"]
+    assert messages == (expected if warned else [])
+    _load.cache_clear()
 
 
 def test_a_broken_model_file_is_a_clear_error(tmp_path, monkeypatch, models):
