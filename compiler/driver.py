@@ -103,7 +103,7 @@ def _warn_if_costs_were_measured_elsewhere(options: CompileOptions, report: Spar
         return
     if not any(layer.predicted_us and layer.pattern not in ("dense", "") for layer in report):
         return
-    from .errors import warn_user
+    from .errors import CostModelWarning, warn_user
     from .passes.cost_model import calibrated_vector_isa, coefficients_file
     from .targets import host_vector_isa
 
@@ -113,7 +113,7 @@ def _warn_if_costs_were_measured_elsewhere(options: CompileOptions, report: Spar
     _warned_about_costs = True
     warn_user(f"the cost model ({coefficients_file()}) was measured on a CPU with {measured}, this one has {here}: "
               f"the storage chosen per layer may be slower than dense here; compile with tune=True (--tune), or run "
-              f"benchmarks/calibrate.py -o FILE here and set {environment.COST_MODEL.name}=FILE")
+              f"benchmarks/calibrate.py -o FILE here and set {environment.COST_MODEL.name}=FILE", CostModelWarning)
 
 
 def compile_key(model: Any, example_args: Sequence[Any], options: CompileOptions) -> str:

@@ -120,6 +120,10 @@ class CacheWarning(UserWarning):
     """The artifact cache could not be used; the compile went on without it."""
 
 
+class CostModelWarning(UserWarning):
+    """The cost model in use was measured on a CPU unlike this one: its storage choices may not hold here."""
+
+
 def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     """Issue a warning attributed to the first caller outside the sparsile package."""
     import os
