@@ -51,7 +51,7 @@ from run import median_ms  # noqa: E402
 import sparsile  # noqa: E402
 from sparsile.passes.cost_model import COST_MODEL_ENV  # noqa: E402
 from sparsile.passes.formats import get_format  # noqa: E402
-from sparsile.targets import host_vector_isa  # noqa: E402
+from sparsile.targets import host_vector_isa, resolve_target  # noqa: E402
 
 #: The cost model the package ships (kernels this host cannot time keep their fit from it).
 CHECKED_IN = ROOT / "passes" / "cost_coefficients.json"
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     for (fmt, kernel), sweep in PLAN.items():
         if only and (fmt, kernel) not in only:
             continue
-        lacking = _host_lacks(fmt)
+        lacking = get_format(fmt).missing_features(resolve_target("cpu").features)
         if lacking:
             kept, kept_samples = _checked_in(fmt, kernel)
             print(f"{fmt}/{kernel}: not timed, {fmt} needs {lacking}, which this host lacks; "
@@ -434,15 +434,6 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.output).write_text(json.dumps(out, indent=1) + "\n")
     _print(table, args.output)
     return 0
-
-
-def _host_lacks(fmt: str) -> str:
-    """The target features ``fmt`` requires that this host's ``cpu`` target lacks, as words (``""``: none)."""
-    from sparsile.passes.formats.base import describe_feature
-    from sparsile.targets import resolve_target
-
-    missing = get_format(fmt).requires - set(resolve_target("cpu").features)
-    return ", ".join(describe_feature(f) for f in sorted(missing))
 
 
 def _checked_in(fmt: str, kernel: str) -> tuple[dict, list[dict]]:

@@ -99,7 +99,7 @@ def _warn_if_costs_were_measured_elsewhere(options: CompileOptions, report: Spar
     CPU with another vector instruction set (the kernels' costs, and so the choices, differ there)."""
     global _warned_about_costs
     target = options.target
-    if _warned_about_costs or options.tune or target.family != "cpu" or target.is_native or target.arch is not None or target.chip != "host":
+    if _warned_about_costs or options.tune or target.family != "cpu" or target.arch is not None or target.chip != "host":
         return
     if not any(layer.predicted_us and layer.pattern not in ("dense", "") for layer in report):
         return

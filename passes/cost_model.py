@@ -26,7 +26,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sympy
 
@@ -63,8 +63,17 @@ def coefficients_file() -> Path:
     return Path(configured).expanduser() if configured else DEFAULT_FILE
 
 
+class _Loaded(NamedTuple):
+    """A checked coefficient file."""
+
+    table: dict[str, Any]
+    digest: str
+    #: The vector instruction set of the machine it was measured on (None where the file does not say).
+    vector_isa: str | None
+
+
 @functools.cache
-def _load(path: Path) -> tuple[dict[str, Any], str, str | None]:
+def _load(path: Path) -> _Loaded:
     try:
         text = path.read_text()
         data = json.loads(text)
@@ -81,12 +90,12 @@ def _load(path: Path) -> tuple[dict[str, Any], str, str | None]:
                 raise SparsileError(f"cost model {path} has no coefficients for format '{fmt.name}', kernel '{kernel}'; rerun benchmarks/calibrate.py")
     machine = data.get("machine")
     isa = machine.get("vector_isa") if isinstance(machine, dict) else None
-    return table, hashlib.sha256(text.encode()).hexdigest(), isa if isinstance(isa, str) else None
+    return _Loaded(table, hashlib.sha256(text.encode()).hexdigest(), isa if isinstance(isa, str) else None)
 
 
 def _entry(fmt: str, kernel: str, precision: str | None) -> dict[str, Any]:
     """``fmt``'s ``kernel`` entry, its fit for ``precision`` where the file has one (``by_precision``)."""
-    table = _load(coefficients_file())[0]
+    table = _load(coefficients_file()).table
     entry = table[fmt][kernel]
     own = entry.get("by_precision", {}).get(precision) if precision else None
     return {**entry, **own} if isinstance(own, dict) else entry
@@ -113,13 +122,13 @@ def relative_error(fmt: str, kernel: str, precision: str | None = None) -> float
 
 def model_digest() -> str:
     """A hash of the coefficient file in use, after checking it (compiles with different models must not share a cache entry)."""
-    return _load(coefficients_file())[1]
+    return _load(coefficients_file()).digest
 
 
 def calibrated_vector_isa() -> str | None:
     """The vector instruction set of the machine the coefficient file in use was measured on
     (``avx512``, ``avx2``, ...; see :func:`sparsile.targets.host_vector_isa`), None where the file does not say."""
-    return _load(coefficients_file())[2]
+    return _load(coefficients_file()).vector_isa
 
 
 def linear_cost(stored: int, c: Coefficients, block: int = 0, nbytes: int = 0, positions: int = 0) -> sympy.Expr:

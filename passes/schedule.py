@@ -13,7 +13,7 @@ from . import sparsity_attr
 from .conv_geometry import ConvGeometry
 from .cost_model import MARGIN, at_rows, coefficients, crossover_rows, relative_error
 from .formats import all_formats
-from .formats.base import TARGET_FAMILIES, Plan, StorageFormat, describe_feature
+from .formats.base import TARGET_FAMILIES, Plan, StorageFormat
 from .ir_build import constant
 from .ir_query import walk_ops
 from .kernel_ops import Kernel, is_kernel, rebuild
@@ -258,9 +258,9 @@ class Schedule(Pass):
     def _missing_features(self, pattern: Pattern) -> str:
         """Why the formats that hold ``pattern`` but need a target feature were not candidates (``""`` if none)."""
         lacking = [
-            f"{fmt.name} needs {', '.join(describe_feature(f) for f in sorted(fmt.requires - set(self.features)))}"
+            f"{fmt.name} needs {missing}"
             for fmt in all_formats()
-            if fmt.holds(pattern) and (not self.formats or fmt.name in self.formats) and not fmt.requires <= set(self.features)
+            if fmt.holds(pattern) and (not self.formats or fmt.name in self.formats) and (missing := fmt.missing_features(self.features))
         ]
         return f" ({'; '.join(lacking)}, which target {self.target} lacks)" if lacking else ""
 
@@ -268,7 +268,7 @@ class Schedule(Pass):
         """``fmt``'s storage of ``weight`` (packed for the largest row count) and its plans at each of ``counts``."""
         if not fmt.holds(pattern) or (self.formats and fmt.name not in self.formats and fmt.name != "dense"):
             return None
-        if not fmt.requires <= set(self.features):
+        if fmt.missing_features(self.features):
             return None
         quant = SCHEMES[self.quantize] if self.quantize else None
         plans = [fmt.plan_stored(pattern, weight, rows, self.target, quant) for rows in counts]

@@ -19,6 +19,7 @@ A format owns, for the weights it stores:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -41,13 +42,6 @@ TARGET_FAMILIES = ("cpu", "gpu", "vulkan", "native")
 GPU_FAMILIES = frozenset({"gpu", "vulkan"})
 #: What each target feature a format may require (:attr:`StorageFormat.requires`) stands for, for messages.
 TARGET_FEATURES = {"vector-expand": "AVX-512 VBMI2 (vector-expand)"}
-
-
-def describe_feature(feature: str) -> str:
-    """``feature`` as a user reads it in a fallback reason."""
-    return TARGET_FEATURES.get(feature, feature)
-
-
 #: numpy dtype of stored float values -> its precision's name (the cost model's key).
 _FLOAT_NAMES = dict(zip(FLOAT_DTYPES, FLOAT_STORAGE))
 
@@ -80,6 +74,10 @@ class StorageFormat:
     #: Target features (:attr:`sparsile.targets.Target.features`) without which the format is not chosen
     #: (it would still run correctly, but slower than its costs say).
     requires: ClassVar[frozenset[str]] = frozenset()
+
+    def missing_features(self, features: Iterable[str]) -> str:
+        """The features of :attr:`requires` not among ``features``, as a user reads them (``""``: none missing)."""
+        return ", ".join(TARGET_FEATURES.get(f, f) for f in sorted(self.requires - set(features)))
 
     # --- detection --------------------------------------------------------------------------
     def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:
