@@ -127,6 +127,26 @@ def unpack_nibbles(packed: ir.Value) -> ir.Value:
     return vector.ShuffleOp(low, high, order).result
 
 
+def nibbles_to_f32(packed: ir.Value) -> ir.Value:
+    """``vector<Bxi8>`` of packed int4 pairs -> ``vector<2Bxf32>`` of their values, low nibble first.
+
+    x86 has no 8-bit shifts (LLVM emulates :func:`unpack_nibbles`' with 16-bit shifts,
+    masks and sign fix-ups, then interleaves): here each byte is duplicated, sign-extended
+    to 32 bits, and lane ``2j`` keeps its low nibble and lane ``2j + 1`` its high one by one
+    per-lane left shift (28 or 24, ``vpsllvd``) and one arithmetic right shift by 28.
+    """
+    lanes = ir.VectorType(packed.type).shape[0]
+    i32 = ir.IntegerType.get_signless(32)
+    wide = ir.VectorType.get([2 * lanes], i32)
+    doubled = vector.ShuffleOp(packed, packed, [j // 2 for j in range(2 * lanes)]).result
+    extended = arith.ExtSIOp(wide, doubled).result
+    up = ir.DenseElementsAttr.get(np.array([28 if j % 2 == 0 else 24 for j in range(2 * lanes)], dtype=np.int32), type=wide)
+    down = ir.DenseElementsAttr.get_splat(wide, ir.IntegerAttr.get(i32, 28))
+    shifted = arith.ShLIOp(extended, arith.ConstantOp(wide, up).result).result
+    values = arith.ShRSIOp(shifted, arith.ConstantOp(wide, down).result).result
+    return arith.SIToFPOp(ir.VectorType.get([2 * lanes], ir.F32Type.get()), values).result
+
+
 def load_tile(values: ir.Value, stored: ir.Type, row: ir.Value, column: ir.Value, quant: Quantization) -> ir.Value:
     """The ``LANES`` values of ``stored`` type at ``values [row, column:column+LANES]`` as float32 (before any group scale).
 
@@ -136,7 +156,7 @@ def load_tile(values: ir.Value, stored: ir.Type, row: ir.Value, column: ir.Value
     if quant.bits == 4:
         byte = arith.DivUIOp(column, index_constant(2)).result
         packed = vector.LoadOp(ir.VectorType.get([LANES // 2], element), values, [row, byte]).result
-        return to_f32(unpack_nibbles(packed), stored)
+        return nibbles_to_f32(packed)
     return to_f32(vector.LoadOp(ir.VectorType.get([LANES], element), values, [row, column]).result, stored)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..mlir import arith, func, ir, memref, scf, vector
 from .dispatch_markers import WORKGROUPS_ATTR
 from .ir_build import index_constant as _index
-from .kernel_values import FLOAT, Quantization, memref_element, to_f32, unpack_nibbles
+from .kernel_values import FLOAT, Quantization, memref_element, nibbles_to_f32, to_f32
 
 LANES = 16
 
@@ -54,7 +54,7 @@ def two_four_gemv_kernel(
 
     def load_values(block: ir.Value, g: ir.Value, plane_index: ir.Value, scale: ir.Value | None) -> ir.Value:
         raw = vector.LoadOp(stored_vec, values, [block, g, plane_index, _index(0)]).result
-        value = to_f32(unpack_nibbles(raw) if quant.bits == 4 else raw, stored)
+        value = nibbles_to_f32(raw) if quant.bits == 4 else to_f32(raw, stored)
         return value if scale is None else arith.MulFOp(value, scale).result
 
     with ir.InsertionPoint(entry):
