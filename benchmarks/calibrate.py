@@ -1,6 +1,6 @@
 """Fit the cost model's coefficients to kernels timed on this machine.
 
-    python benchmarks/calibrate.py [--quick] [-o passes/cost_coefficients.json]
+    python benchmarks/calibrate.py [--quick] [-o passes/cost_models/<isa>.json]
 
 For every storage format and kernel that runs on the ``cpu`` target it compiles single
 pruned ``Linear`` layers (several shapes, densities, row counts and weight dtypes), and
@@ -13,11 +13,14 @@ block) by least squares of the relative error (``bytes``: the size of the storag
 ``stored``: the values the kernel streams; ``M``: the rows it computes, padding
 included). Few-row kernels are also timed on a layer larger than the last-level cache,
 where the bytes decide. The result is the JSON file the cost model loads
-(``sparsile.passes.cost_model``), with the machine and the measurements it came from.
+(``sparsile.passes.cost_model``), with the machine and the measurements it came from:
+by default the checked-in fit of this host's vector instruction set,
+``passes/cost_models/<isa>.json`` (``avx512``, ``avx2``), which compiles on hosts of that
+set use.
 Kernels that do not run on this target (``native-cpu``'s) take the coefficients of the
 closest measured kernel, and the file says so; a kernel whose format needs a CPU feature
 this host lacks (``bitmask``: AVX-512 VBMI2) keeps its fit and measurements from the
-checked-in file, which says that too. The GPU kernels (``gpu`` and ``vulkan``
+checked-in ``avx512`` file, which says that too (no compile for this host chooses it). The GPU kernels (``gpu`` and ``vulkan``
 families) are fitted the same way from ``benchmarks/gpu_results.json``, the timings
 ``python benchmarks/gpu.py run`` wrote on a GPU machine (its comparison-only cases,
 ``as_scheduled`` false, are left out); ``--gpu-only`` refits just those into an existing
@@ -49,12 +52,14 @@ import pruning  # noqa: E402
 from run import median_ms  # noqa: E402
 
 import sparsile  # noqa: E402
-from sparsile.passes.cost_model import COST_MODEL_ENV  # noqa: E402
+from sparsile.passes.cost_model import COST_MODEL_ENV, FALLBACK_ISA, checked_in_file  # noqa: E402
 from sparsile.passes.formats import get_format  # noqa: E402
 from sparsile.targets import host_vector_isa, resolve_target  # noqa: E402
 
-#: The cost model the package ships (kernels this host cannot time keep their fit from it).
-CHECKED_IN = ROOT / "passes" / "cost_coefficients.json"
+#: Where this host's fit goes unless -o says otherwise.
+HOST_FILE = checked_in_file(host_vector_isa())
+#: The fit of the widest instruction set: kernels this host cannot time keep their fit from it.
+KEPT_FROM = checked_in_file(FALLBACK_ISA)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,7 +356,7 @@ def _terms(samples: list[dict]) -> tuple[str, ...]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one small shape, short timing (checks the script)")
-    parser.add_argument("-o", "--output", default=str(CHECKED_IN))
+    parser.add_argument("-o", "--output", default=str(HOST_FILE), help="the file to write (default: this host's, %(default)s)")
     parser.add_argument("--gpu-only", action="store_true", help=f"refit only the GPU kernels (from {GPU_RESULTS.name}) into --output")
     parser.add_argument("--gpu-results", default=str(GPU_RESULTS), help="the GPU timings to fit")
     parser.add_argument("--only", default="", help="FORMAT/KERNEL,...: refit only these kernels into --output")
@@ -362,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         known = ", ".join("/".join(p) for p in (*PLAN, *CONV_PLAN))
         parser.error(f"--only: no such CPU kernel {', '.join('/'.join(u) for u in sorted(unknown))}; kernels: {known}")
+    if (args.refit or args.only or args.gpu_only) and not Path(args.output).exists():
+        parser.error(f"{args.output} does not exist: --refit, --only and --gpu-only update an existing file (run without them first)")
     if args.refit:
         return refit(Path(args.output))
     gpu_table, gpu_machine = gpu_coefficients(Path(args.gpu_results))
@@ -384,8 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         if lacking:
             kept, kept_samples = _checked_in(fmt, kernel)
             print(f"{fmt}/{kernel}: not timed, {fmt} needs {lacking}, which this host lacks; "
-                  f"its fit and measurements are kept from {CHECKED_IN.relative_to(ROOT)}", file=sys.stderr, flush=True)
-            table.setdefault(fmt, {})[kernel] = {**kept, "kept_from": f"{CHECKED_IN.relative_to(ROOT)} (this host lacks {lacking})"}
+                  f"its fit and measurements are kept from {KEPT_FROM.relative_to(ROOT)}", file=sys.stderr, flush=True)
+            table.setdefault(fmt, {})[kernel] = {**kept, "kept_from": f"{KEPT_FROM.relative_to(ROOT)} (this host lacks {lacking})"}
             measurements += kept_samples
             continue
         rows_list = sweep.rows[::3] if args.quick else sweep.rows
@@ -437,8 +444,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _checked_in(fmt: str, kernel: str) -> tuple[dict, list[dict]]:
-    """``fmt/kernel``'s fit and measurements in the checked-in cost model (for a kernel this host cannot time)."""
-    data = json.loads(CHECKED_IN.read_text())
+    """``fmt/kernel``'s fit and measurements in the checked-in ``avx512`` cost model (for a kernel this host cannot time)."""
+    data = json.loads(KEPT_FROM.read_text())
     return data["coefficients"][fmt][kernel], [m for m in data["measurements"] if (m["format"], m["kernel"]) == (fmt, kernel)]
 
 

@@ -10,9 +10,11 @@ crossover points move with the precision), a cost to decode a value, a cost per 
 and row (the multiply-adds), and for kernels that stream the weight once per activation
 block a cost per value and block. The
 coefficients of every (format, kernel) pair come from ``benchmarks/calibrate.py``,
-which times the kernels on a machine and fits them; its output for this project's
-machines is checked in as ``cost_coefficients.json`` beside this module, and
-``SPARSILE_COST_MODEL`` names another file. A kernel that was never timed (the GPU
+which times the kernels on a machine and fits them. Its output is checked in once per
+vector instruction set, ``cost_models/<isa>.json`` beside this module (``avx512``,
+``avx2``: the kernels' costs and the crossovers differ between them, so a fit serves
+the CPUs of its own set); a compile uses the file of the host's set, the ``avx512`` one
+where the host's has none, and ``SPARSILE_COST_MODEL`` names another file. A kernel that was never timed (the GPU
 kernels, until ``benchmarks/gpu.py`` has run on a GPU) is marked ``unmeasured``: it
 predicts nothing, and ``schedule`` does not guess for it. Costs are sympy expressions in M, so the
 batch size where sparse stops paying can be solved for.
@@ -30,7 +32,7 @@ from typing import Any, NamedTuple
 
 import sympy
 
-from .. import environment
+from .. import environment, targets
 from ..errors import SparsileError
 
 M = sympy.Symbol("M", positive=True)
@@ -38,7 +40,10 @@ M = sympy.Symbol("M", positive=True)
 #: A sparse kernel must be predicted at least this much faster than dense to be chosen.
 MARGIN = 0.9
 
-DEFAULT_FILE = Path(__file__).with_name("cost_coefficients.json")
+#: The checked-in fits, one file per vector instruction set (``<isa>.json``).
+MODELS_DIR = Path(__file__).with_name("cost_models")
+#: The set whose fit serves a host with no fit of its own.
+FALLBACK_ISA = "avx512"
 COST_MODEL_ENV = environment.COST_MODEL.name
 
 
@@ -57,10 +62,19 @@ class Coefficients:
     measured: bool = True
 
 
+def checked_in_file(isa: str) -> Path:
+    """The checked-in fit measured on a CPU with vector instruction set ``isa`` (it may not exist)."""
+    return MODELS_DIR / f"{isa}.json"
+
+
 def coefficients_file() -> Path:
-    """The coefficient file in use: ``SPARSILE_COST_MODEL`` or the checked-in one."""
+    """The coefficient file in use: ``SPARSILE_COST_MODEL``, else the checked-in fit of the host's
+    vector instruction set (:func:`sparsile.targets.host_vector_isa`), else the ``avx512`` one."""
     configured = os.environ.get(COST_MODEL_ENV, "")
-    return Path(configured).expanduser() if configured else DEFAULT_FILE
+    if configured:
+        return Path(configured).expanduser()
+    own = checked_in_file(targets.host_vector_isa())
+    return own if own.exists() else checked_in_file(FALLBACK_ISA)
 
 
 class _Loaded(NamedTuple):
@@ -70,6 +84,13 @@ class _Loaded(NamedTuple):
     digest: str
     #: The vector instruction set of the machine it was measured on (None where the file does not say).
     vector_isa: str | None
+    #: Per (format, kernel) with measurements in the file, the precisions they were timed in.
+    timed: dict[tuple[str, str], frozenset[str]]
+
+
+#: Precisions whose values a kernel decodes with integer work of its own (unpacking, converting,
+#: scaling): a fit over float weights says nothing of what that costs.
+QUANTIZED_PRECISIONS = frozenset({"int8", "int4-g128"})
 
 
 @functools.cache
@@ -90,7 +111,12 @@ def _load(path: Path) -> _Loaded:
                 raise SparsileError(f"cost model {path} has no coefficients for format '{fmt.name}', kernel '{kernel}'; rerun benchmarks/calibrate.py")
     machine = data.get("machine")
     isa = machine.get("vector_isa") if isinstance(machine, dict) else None
-    return _Loaded(table, hashlib.sha256(text.encode()).hexdigest(), isa if isinstance(isa, str) else None)
+    timed: dict[tuple[str, str], set[str]] = {}
+    for sample in data.get("measurements") or ():
+        if isinstance(sample, dict) and isinstance(sample.get("dtype"), str):
+            timed.setdefault((str(sample.get("format")), str(sample.get("kernel"))), set()).add(sample["dtype"])
+    return _Loaded(table, hashlib.sha256(text.encode()).hexdigest(), isa if isinstance(isa, str) else None,
+                   {key: frozenset(precisions) for key, precisions in timed.items()})
 
 
 def _entry(fmt: str, kernel: str, precision: str | None) -> dict[str, Any]:
@@ -108,10 +134,18 @@ def coefficients(fmt: str, kernel: str, precision: str | None = None) -> Coeffic
     ``int4-g128``): a kernel timed in several precisions has a fit of its own for each
     (the same kernel can be bound by bytes in one and by decoding in another), and the
     fit over all of them serves the others.
+
+    A sparse kernel the file holds timings of, none of them in quantized ``precision``, is
+    unmeasured in it (decoding int8 or int4 values can cost several times what a float
+    value does: the csr K-blocked kernel timed in float32 only predicted an int4 layer at
+    4 rows faster than dense int4, and it ran at 1.9-2.4x its time).
     """
     entry = _entry(fmt, kernel, precision)
+    timed = _load(coefficients_file()).timed.get((fmt, kernel))
+    untimed = fmt != "dense" and precision in QUANTIZED_PRECISIONS and timed is not None and precision not in timed
     return Coefficients(float(entry["per_value"]), float(entry["per_row"]), float(entry.get("fixed", 0.0)), float(entry.get("per_block", 0.0)),
-                        float(entry.get("per_byte", 0.0)), float(entry.get("per_position", 0.0)), measured=not entry.get("unmeasured", False))
+                        float(entry.get("per_byte", 0.0)), float(entry.get("per_position", 0.0)),
+                        measured=not (entry.get("unmeasured", False) or untimed))
 
 
 def relative_error(fmt: str, kernel: str, precision: str | None = None) -> float:

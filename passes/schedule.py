@@ -71,7 +71,10 @@ class Schedule(Pass):
     compute on the kept neurons); otherwise the weight stays dense and the reason is recorded.
     Where a candidate's kernel was never timed on such a target (``unmeasured`` in the
     cost model) nothing is predicted: the weight stays dense unless its pattern was
-    requested, and then the candidate storing the fewest bytes is kept. A format that
+    requested, and then the candidate storing the fewest bytes is kept. Where dense was
+    timed, a sparse kernel never timed in the weight's quantized precision is no candidate
+    (the measured ones compete without it; with none left the weight stays dense, or, when
+    requested, the fewest bytes are kept). A format that
     ``requires`` a target feature missing from ``features`` is not a candidate. With
     ``quantize`` (``int8``, ``int4-g128``) every candidate stores its values quantized
     (:mod:`sparsile.passes.quantization`), dense included, and formats that cannot are
@@ -155,11 +158,19 @@ class Schedule(Pass):
         sparse = [c for c in candidates if c.fmt.name != "dense"]
         if self.tune and self.target == "cpu" and rows > 0 and conv is None:
             return self._schedule_measured(op, kernel, weight, dense, sparse)
+        record = kernel.record
+        requested = record.get("source") in ("override", "declared") or pattern.kind is PatternKind.CHANNELS
+        untimed = ""
+        if dense.measured and any(not c.measured for c in sparse) and (any(c.measured for c in sparse) or not requested):
+            # A kernel never timed in this precision cannot be compared with the others: it is no candidate.
+            first = next(c for c in sparse if not c.measured)
+            untimed = (f"no measured cost of {first.fmt.name} ({first.fmt.kernel(first.plan)} kernel) in "
+                       f"{first.fmt.precision(first.storage, first.plan.params)} on target {self.target} (benchmarks/calibrate.py "
+                       f"did not time it so); request the pattern with sparsity= to store it as {first.fmt.name}")
+            sparse = [c for c in sparse if c.measured]
         predicted = dense.measured and all(c.measured for c in sparse)
         # Without measured costs the candidate storing the fewest bytes goes first.
         sparse.sort(key=(lambda c: c.predicted()) if predicted else (lambda c: c.stored_bytes))
-        record = kernel.record
-        requested = record.get("source") in ("override", "declared") or pattern.kind is PatternKind.CHANNELS
         chosen, fallback = dense, ""
         margin = self.margin
         if sparse:
@@ -168,6 +179,8 @@ class Schedule(Pass):
             margin = min(margin, 1.0 - error)
         if sparse and (requested or (predicted and sparse[0].predicted() <= margin * dense.predicted())):
             chosen = sparse[0]
+        elif untimed and not sparse:
+            fallback = untimed
         elif sparse and not predicted:
             best = sparse[0]
             fallback = (f"no measured cost of {best.fmt.name} or dense on target {self.target} (benchmarks/gpu.py times them on a GPU); "

@@ -16,6 +16,8 @@ import sparsile.driver
 from sparsile.passes.formats import all_formats
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The checked-in fit of the AVX-512 machine (the one every host without a fit of its own uses).
+AVX512_MODEL = ROOT / "passes" / "cost_models" / "avx512.json"
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +35,28 @@ def _every_kernel(table: dict) -> None:
             assert entry["per_value"] >= 0 and entry["per_row"] >= 0 and entry["fixed"] >= 0, (fmt.name, kernel)
 
 
-def test_the_checked_in_model_covers_every_kernel_and_says_where_it_came_from():
-    data = json.loads((ROOT / "passes" / "cost_coefficients.json").read_text())
+@pytest.mark.parametrize("isa", ["avx512", "avx2"])
+def test_each_checked_in_model_covers_every_kernel_and_says_where_it_came_from(isa):
+    data = json.loads((ROOT / "passes" / "cost_models" / f"{isa}.json").read_text())
     _every_kernel(data["coefficients"])
     assert data["made"]["command"] == "python benchmarks/calibrate.py" and data["machine"]["cpu"]
+    assert data["machine"]["vector_isa"] == isa
     assert len(data["measurements"]) > 50
+
+
+@pytest.mark.parametrize(("host_isa", "expected"), [("avx2", "avx2"), ("avx512", "avx512"), ("aarch64", "avx512")])
+def test_a_compile_uses_the_fit_of_the_hosts_vector_isa(monkeypatch, host_isa, expected):
+    """Each instruction set's fit where one is checked in, the AVX-512 one elsewhere; SPARSILE_COST_MODEL overrides both."""
+    import sparsile.targets
+    from sparsile.passes.cost_model import calibrated_vector_isa, coefficients_file
+
+    monkeypatch.delenv("SPARSILE_COST_MODEL", raising=False)
+    monkeypatch.setattr(sparsile.targets, "host_vector_isa", lambda: host_isa)
+    assert (coefficients_file().parent.name, coefficients_file().name) == ("cost_models", f"{expected}.json")
+    assert calibrated_vector_isa() == expected
+    monkeypatch.setenv("SPARSILE_COST_MODEL", str(AVX512_MODEL))
+    monkeypatch.setattr(sparsile.targets, "host_vector_isa", lambda: "avx2")
+    assert coefficients_file() == AVX512_MODEL
 
 
 def test_quick_calibration_writes_a_model_that_compiles_use(quick_model, monkeypatch):
@@ -70,7 +89,7 @@ def test_a_cost_model_from_another_vector_isa_is_a_warning(tmp_path, monkeypatch
     import sparsile.targets
     from sparsile.passes.cost_model import _load
 
-    data = json.loads((ROOT / "passes" / "cost_coefficients.json").read_text())
+    data = json.loads(AVX512_MODEL.read_text())
     assert data["machine"]["vector_isa"] == "avx512"
     path = tmp_path / "model.json"
     path.write_text(json.dumps(data))
@@ -115,13 +134,13 @@ def test_a_broken_model_file_is_a_clear_error(tmp_path, monkeypatch, models):
 @pytest.mark.parametrize(("error", "expected"), [(0.0, "csr"), (0.2, "dense")])
 def test_a_kernel_is_trusted_only_as_far_as_its_fit_was_measured(tmp_path, monkeypatch, error, expected):
     """Predicted at 0.85 of dense: inside the 0.9 margin, outside a fit that is 20% off."""
-    from sparsile.passes.cost_model import _load
+    from sparsile.passes.cost_model import _load, coefficients_file
 
     torch.manual_seed(0)
     layer = torch.nn.Linear(256, 512, bias=False).eval()
     pruning.magnitude(layer, 0.9)
     stored = int(torch.count_nonzero(layer.weight))
-    data = json.loads((ROOT / "passes" / "cost_coefficients.json").read_text())
+    data = json.loads(coefficients_file().read_text())
     data["coefficients"]["dense"]["matmul"] = {"fixed": 0.0, "per_value": 1e-10, "per_row": 0.0}
     per_value = 0.85 * 1e-10 * layer.weight.numel() / stored
     data["coefficients"]["csr"]["batch1"] = {"fixed": 0.0, "per_value": per_value, "per_row": 0.0, "median_relative_error": error}
@@ -137,9 +156,9 @@ def test_a_kernel_is_trusted_only_as_far_as_its_fit_was_measured(tmp_path, monke
 @pytest.mark.parametrize(("quantize", "expected_us"), [("int8", 1000.0), ("int4-g128", 500.0)])
 def test_a_precision_timed_on_its_own_uses_its_own_fit(tmp_path, monkeypatch, quantize, expected_us):
     """int8 has a fit of its own in the file (1 ms per call); int4-g128 has none and takes the kernel's pooled fit (0.5 ms)."""
-    from sparsile.passes.cost_model import _load
+    from sparsile.passes.cost_model import _load, coefficients_file
 
-    data = json.loads((ROOT / "passes" / "cost_coefficients.json").read_text())
+    data = json.loads(coefficients_file().read_text())
     zero = {"per_value": 0.0, "per_row": 0.0, "per_byte": 0.0}
     data["coefficients"]["dense"]["rows"] = {**zero, "fixed": 5e-4, "by_precision": {"int8": {**zero, "fixed": 1e-3}}}
     path = tmp_path / "model.json"
@@ -175,3 +194,34 @@ def test_the_fit_separates_precisions_and_positions():
         assert own["per_position"] == pytest.approx(per_position, rel=1e-3)
         assert own["per_row"] == pytest.approx(per_row, rel=1e-3)
         assert own["fixed"] == pytest.approx(fixed, rel=1e-2, abs=1e-7)
+
+
+@pytest.mark.parametrize("timed_in_int4", [False, True])
+def test_a_sparse_kernel_never_timed_in_a_quantized_precision_is_no_candidate(tmp_path, monkeypatch, timed_in_int4):
+    """The csr K-blocked kernel predicted as 1% of dense: chosen only where the file holds an int4 timing of it."""
+    from sparsile.passes.cost_model import _load, coefficients_file
+
+    data = json.loads(coefficients_file().read_text())
+    data["coefficients"]["csr"]["blocked"] = {"fixed": 0.0, "per_value": 1e-15, "per_row": 0.0, "per_block": 0.0}
+    kept = [m for m in data["measurements"] if (m["format"], m["kernel"]) != ("csr", "blocked")]
+    sample = {"format": "csr", "kernel": "blocked", "shape": [256, 512], "rows": 4, "computed_rows": 4, "blocks": 1, "density": 0.1,
+              "dtype": "f32", "stored": 13107, "bytes": 65536, "call_seconds": 1e-5, "total_seconds": 1e-4, "seconds": 9e-5}
+    data["measurements"] = [*kept, sample, *([{**sample, "dtype": "int4-g128"}] if timed_in_int4 else [])]
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setenv("SPARSILE_COST_MODEL", str(path))
+    _load.cache_clear()
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(256, 512, bias=False).eval()
+    pruning.magnitude(layer, 0.9)
+    (row,) = sparsile.analyze(layer, (torch.randn(4, 256),), quantize="int4-g128", pass_options={"schedule": {"formats": ["csr"]}})
+    if timed_in_int4:
+        assert row.format == "csr" and not row.fallback
+    else:
+        assert row.format == "dense"
+        assert row.fallback == ("no measured cost of csr (blocked kernel) in int4-g128 on target cpu (benchmarks/calibrate.py did not "
+                                "time it so); request the pattern with sparsity= to store it as csr")
+    (requested,) = sparsile.analyze(layer, (torch.randn(4, 256),), quantize="int4-g128", sparsity={"weight": "csr"},
+                                    pass_options={"schedule": {"formats": ["csr"]}})
+    assert requested.format == "csr"
+    _load.cache_clear()
