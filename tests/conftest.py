@@ -28,6 +28,15 @@ LACKS_EXPAND = "(bitmask needs AVX-512 VBMI2 (vector-expand), which target cpu l
 
 
 @pytest.fixture(scope="session", autouse=True)
+def one_cost_model_on_every_host():
+    """The suite schedules with the AVX-512 fit whatever the host's vector ISA (unless
+    SPARSILE_COST_MODEL names one): tests that assert a storage choice must choose alike on
+    every CI machine. Which fit a host's compiles load is tested in test_calibrate.py."""
+    os.environ.setdefault("SPARSILE_COST_MODEL", str(ROOT / "passes" / "cost_models" / "avx512.json"))
+    yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def private_artifact_cache(tmp_path_factory):
     """Every test session (and the CLI processes it starts) gets an empty artifact cache of its own."""
     os.environ["SPARSILE_CACHE_DIR"] = str(tmp_path_factory.mktemp("sparsile-cache"))
