@@ -135,14 +135,15 @@ def coefficients(fmt: str, kernel: str, precision: str | None = None) -> Coeffic
     (the same kernel can be bound by bytes in one and by decoding in another), and the
     fit over all of them serves the others.
 
-    A sparse kernel the file holds timings of, none of them in quantized ``precision``, is
+    A sparse kernel (not ``dense`` or ``channels``) the file holds timings of, none of them in quantized ``precision``, is
     unmeasured in it (decoding int8 or int4 values can cost several times what a float
     value does: the csr K-blocked kernel timed in float32 only predicted an int4 layer at
     4 rows faster than dense int4, and it ran at 1.9-2.4x its time).
     """
     entry = _entry(fmt, kernel, precision)
     timed = _load(coefficients_file()).timed.get((fmt, kernel))
-    untimed = fmt != "dense" and precision in QUANTIZED_PRECISIONS and timed is not None and precision not in timed
+    # dense and channels storage multiply with the dense kernels (on the kept rows and columns, for channels).
+    untimed = fmt not in ("dense", "channels") and precision in QUANTIZED_PRECISIONS and timed is not None and precision not in timed
     return Coefficients(float(entry["per_value"]), float(entry["per_row"]), float(entry.get("fixed", 0.0)), float(entry.get("per_block", 0.0)),
                         float(entry.get("per_byte", 0.0)), float(entry.get("per_position", 0.0)),
                         measured=not (entry.get("unmeasured", False) or untimed))
