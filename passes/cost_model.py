@@ -73,7 +73,13 @@ def coefficients_file() -> Path:
     configured = os.environ.get(COST_MODEL_ENV, "")
     if configured:
         return Path(configured).expanduser()
-    own = checked_in_file(targets.host_vector_isa())
+    return _checked_in_for(targets.host_vector_isa())
+
+
+@functools.cache
+def _checked_in_for(isa: str) -> Path:
+    """``isa``'s checked-in fit, or the fallback one (cached: every cost lookup asks, and the files do not move)."""
+    own = checked_in_file(isa)
     return own if own.exists() else checked_in_file(FALLBACK_ISA)
 
 

@@ -32,7 +32,9 @@ def one_cost_model_on_every_host():
     """The suite schedules with the AVX-512 fit whatever the host's vector ISA (unless
     SPARSILE_COST_MODEL names one): tests that assert a storage choice must choose alike on
     every CI machine. Which fit a host's compiles load is tested in test_calibrate.py."""
-    os.environ.setdefault("SPARSILE_COST_MODEL", str(ROOT / "passes" / "cost_models" / "avx512.json"))
+    from sparsile.passes.cost_model import FALLBACK_ISA, checked_in_file
+
+    os.environ.setdefault("SPARSILE_COST_MODEL", str(checked_in_file(FALLBACK_ISA)))
     yield
 
 
