@@ -1,13 +1,15 @@
 """Low precision and quantization: one pruned Linear per cell, every dtype, against dense float32 and dense in its dtype.
 
     python benchmarks/precision.py [--shapes 4096x4096,...] [--m 1,4,16,64] [--dtypes f32,f16,bf16,int8,int4-g128]
-                                   [--variants dense,u50,u60,u70,u90,2:4] [-o precision.json]
+                                   [--variants dense,u50,u60,u70,u90,2:4,u50@bitmask] [-o precision.json]
 
 For each layer shape (in x out) and row count M, the layer is pruned per variant and
 compiled by sparsile as it schedules it, in each dtype: the model's own float32, float16
 or bfloat16 weights, or float32 weights quantized (``quantize="int8"`` / ``"int4-g128"``).
 The ``dense`` variant is the unpruned layer with every weight forced dense: in float32
-it is the baseline of the first ratio, in each dtype the baseline of the second. All of a
+it is the baseline of the first ratio, in each dtype the baseline of the second. A
+variant ``VARIANT@FORMAT`` (``u50@bitmask``) stores the pruned layer in that storage
+format whatever the schedule would choose. All of a
 (shape, M) group's artifacts are timed with ``iree-benchmark-module`` (the dispatches
 alone, no Python call) in interleaved rounds and the medians compared; the artifacts'
 sizes are compared with the dense float32 one. Prints the tables and writes JSON.
@@ -56,16 +58,20 @@ def layer_for(shape: str, variant: str, dtype: str) -> torch.nn.Linear:
 
 def build(shape: str, variant: str, dtype: str, rows: int, directory: Path) -> dict:
     """Compile one cell and save its artifact; what ran and where it is."""
-    layer = layer_for(shape, variant, dtype)
+    pruned, _, forced = variant.partition("@")
+    layer = layer_for(shape, pruned, dtype)
     x = torch.randn(rows, layer.in_features, dtype=layer.weight.dtype)
     options: dict = {"cache": False}
     if dtype in ("int8", "int4-g128"):
         options["quantize"] = dtype
     if variant == "dense":
         options["sparsity"] = {"weight": "dense"}
+    elif forced:
+        options["sparsity"] = {"weight": "2:4" if pruned == "2:4" else "csr"}
+        options["pass_options"] = {"schedule": {"formats": [forced]}}
     compiled = sparsile.compile(layer, (x,), **options)
     (report,) = compiled.report
-    path = compiled.save(directory / f"{shape}-{variant}-{dtype}-{rows}")
+    path = compiled.save(directory / f"{shape}-{variant.replace('@', '-')}-{dtype}-{rows}")
     compiled.release()
     element = {"f16": "f16", "bf16": "bf16"}.get(dtype, "f32")
     return {"shape": shape, "variant": variant, "dtype": dtype, "rows": rows, "format": report.format,
@@ -116,7 +122,7 @@ def tables(cells: list[dict], rows: list[int]) -> str:
         header = ["shape", "dtype", "variant", *(f"M={m}" for m in rows)]
         lines = [header]
         for shape, dtype, variant in sorted({(c["shape"], c["dtype"], c["variant"]) for c in cells},
-                                            key=lambda k: (k[0], DTYPES.index(k[1]), VARIANTS.index(k[2]))):
+                                            key=lambda k: (k[0], DTYPES.index(k[1]), VARIANTS.index(k[2].partition("@")[0]), k[2])):
             row = [shape, dtype, variant]
             for m in rows:
                 c = next((c for c in cells if (c["shape"], c["dtype"], c["variant"], c["rows"]) == (shape, dtype, variant, m)), None)

@@ -14,7 +14,7 @@ import io
 import re
 
 from torch_mlir import ir, passmanager  # noqa: F401  (re-exported)
-from torch_mlir.dialects import arith, cf, func, linalg, math, memref, scf, sparse_tensor, tensor, vector  # noqa: F401  (re-exported)
+from torch_mlir.dialects import arith, cf, func, linalg, llvm, math, memref, scf, sparse_tensor, tensor, vector  # noqa: F401  (re-exported)
 from torch_mlir.dialects import torch as torch_dialect
 
 from .options import DEFAULT_ELIDE_LIMIT

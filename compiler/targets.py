@@ -46,6 +46,13 @@ _EXPAND_CPUS = frozenset({
     "icelake-client", "icelake-server", "tigerlake", "rocketlake", "sapphirerapids", "emeraldrapids",
     "graniterapids", "graniterapids-d", "diamondrapids", "znver4", "znver5",
 })
+#: x86-64 CPU names (LLVM's) with AVX2 (and so ``vpermps`` / ``vpermd``), the VBMI2 ones included.
+_PERMUTE_CPUS = _EXPAND_CPUS | frozenset({
+    "haswell", "broadwell", "skylake", "skylake-avx512", "cascadelake", "cooperlake", "cannonlake",
+    "alderlake", "raptorlake", "meteorlake", "arrowlake", "arrowlake-s", "lunarlake", "pantherlake",
+    "gracemont", "sierraforest", "grandridge", "clearwaterforest",
+    "znver1", "znver2", "znver3", "x86-64-v3", "x86-64-v4",
+})
 
 
 @functools.cache
@@ -97,14 +104,20 @@ class Target:
 
         ``vector-expand``: AVX-512 with VBMI2, whose ``vexpandps`` / ``vpexpandw`` / ``vpexpandb``
         put a tile's packed nonzeros back in their lanes (LLVM scalarises ``expandload``
-        elsewhere, which is correct but slower than dense): the host CPU's flags for
-        ``cpu``, a table of CPU names for ``cpu:<name>`` and ``cpu:x86_64:<name>``.
+        elsewhere, which is correct but slower than dense). ``vector-permute``: AVX2, whose
+        ``vpermps`` moves eight float32 lanes by a vector of indices (the ``bitmask``
+        kernel's expand where VBMI2 is missing). The host CPU's flags for ``cpu``, tables of
+        CPU names for ``cpu:<name>`` and ``cpu:x86_64:<name>``.
         """
         if self.family != "cpu" or self.arch not in (None, "x86_64"):
             return ()
         if self.chip == "host":
-            return ("vector-expand",) if {"avx512f", "avx512_vbmi2"} <= _host_cpu_flags() else ()
-        return ("vector-expand",) if self.chip in _EXPAND_CPUS else ()
+            flags = _host_cpu_flags()
+            expand = {"avx512f", "avx512_vbmi2"} <= flags
+            permute = "avx2" in flags
+        else:
+            expand, permute = self.chip in _EXPAND_CPUS, self.chip in _PERMUTE_CPUS
+        return (("vector-expand",) if expand else ()) + (("vector-permute",) if permute else ())
 
     @property
     def is_native(self) -> bool:

@@ -8,7 +8,10 @@ padding included): a cost per call, a cost per byte streamed (so a float16, int8
 weight, and narrower indices, cost less than a float32 one of the same pattern: the
 crossover points move with the precision), a cost to decode a value, a cost per value
 and row (the multiply-adds), and for kernels that stream the weight once per activation
-block a cost per value and block. The
+block a cost per value and block. A kernel that streams the weight per activation block
+costs about the same at 4 rows as at 16 (it is bound by the stream, not the multiply-adds)
+and then grows with the rows: its entry holds a second fit, ``few_rows``, that predicts up
+to ``max_rows`` computed rows (a ``sympy.Piecewise``). The
 coefficients of every (format, kernel) pair come from ``benchmarks/calibrate.py``,
 which times the kernels on a machine and fits them. Its output is checked in once per
 vector instruction set, ``cost_models/<isa>.json`` beside this module (``avx512``,
@@ -22,6 +25,7 @@ batch size where sparse stops paying can be solved for.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -60,6 +64,11 @@ class Coefficients:
     per_position: float = 0.0
     #: False for a kernel never timed (the file says ``"unmeasured": true``): it predicts nothing.
     measured: bool = True
+    #: The fit that holds up to ``few_rows`` computed rows instead of this one (``few_rows`` in
+    #: the file): a K-blocked kernel streams its weight at a floor cost below a few rows, which a
+    #: line over all row counts does not follow.
+    few: Coefficients | None = None
+    few_rows: int = 0
 
 
 def checked_in_file(isa: str) -> Path:
@@ -150,9 +159,16 @@ def coefficients(fmt: str, kernel: str, precision: str | None = None) -> Coeffic
     timed = _load(coefficients_file()).timed.get((fmt, kernel))
     # dense and channels storage multiply with the dense kernels (on the kept rows and columns, for channels).
     untimed = fmt not in ("dense", "channels") and precision in QUANTIZED_PRECISIONS and timed is not None and precision not in timed
+    few = entry.get("few_rows")
+    main = _fitted(entry)
+    return dataclasses.replace(main, measured=not (entry.get("unmeasured", False) or untimed),
+                               few=_fitted(few) if isinstance(few, dict) else None,
+                               few_rows=int(few["max_rows"]) if isinstance(few, dict) else 0)
+
+
+def _fitted(entry: dict[str, Any]) -> Coefficients:
     return Coefficients(float(entry["per_value"]), float(entry["per_row"]), float(entry.get("fixed", 0.0)), float(entry.get("per_block", 0.0)),
-                        float(entry.get("per_byte", 0.0)), float(entry.get("per_position", 0.0)),
-                        measured=not (entry.get("unmeasured", False) or untimed))
+                        float(entry.get("per_byte", 0.0)), float(entry.get("per_position", 0.0)))
 
 
 def relative_error(fmt: str, kernel: str, precision: str | None = None) -> float:
@@ -181,7 +197,10 @@ def linear_cost(stored: int, c: Coefficients, block: int = 0, nbytes: int = 0, p
     positions it visits whether zero or not (a bitmask's tiles; 0 for the others).
     """
     blocks = M / block if block else 1
-    return c.fixed + nbytes * c.per_byte + positions * c.per_position + stored * (c.per_value + c.per_row * M + c.per_block * blocks)
+    cost = c.fixed + nbytes * c.per_byte + positions * c.per_position + stored * (c.per_value + c.per_row * M + c.per_block * blocks)
+    if c.few is None:
+        return cost
+    return sympy.Piecewise((linear_cost(stored, c.few, block, nbytes, positions), M <= c.few_rows), (cost, True))
 
 
 def at_rows(expr: sympy.Expr, rows: int) -> float:
@@ -190,7 +209,18 @@ def at_rows(expr: sympy.Expr, rows: int) -> float:
 
 
 def crossover_rows(sparse: sympy.Expr, dense: sympy.Expr) -> float | None:
-    """The batch rows where ``sparse`` and ``dense`` cost the same (None if they never do)."""
-    solutions = sympy.solve(sympy.Eq(sparse, dense), M)
-    real = [float(s) for s in solutions if s.is_real and s > 0]
-    return real[0] if real else None
+    """The fewest batch rows (at least one) where ``sparse`` and ``dense`` cost the same (None if they never do).
+
+    Either may be piecewise (a ``few_rows`` fit): each piece's roots count where that piece holds.
+    """
+    difference = sympy.piecewise_fold(sparse - dense)
+    pieces = difference.args if isinstance(difference, sympy.Piecewise) else ((difference, sympy.true),)
+    found: list[float] = []
+    earlier: list[Any] = []
+    for expr, condition in pieces:
+        for s in sympy.solve(sympy.Eq(expr, 0), M):
+            # Piecewise takes the first piece whose condition holds: a root counts where its piece is the one taken.
+            if s.is_real and s >= 1 and bool(condition.subs(M, s)) and not any(bool(c.subs(M, s)) for c in earlier):
+                found.append(float(s))
+        earlier.append(condition)
+    return min(found) if found else None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
-from ..mlir import arith, ir, memref, vector
+from ..mlir import arith, ir, llvm, math, memref, vector
 from .ir_build import elementwise, index_constant
 
 #: Element types a weight's values may be stored in as floats (widened to f32 in the kernels).
@@ -167,11 +167,16 @@ def tile_mask(bits: ir.Value) -> ir.Value:
     return vector.BitCastOp(ir.VectorType.get([LANES], ir.IntegerType.get_signless(1)), word).result
 
 
-def expand_tile(values: ir.Value, stored: ir.Type, start: ir.Value, bits: ir.Value, quant: Quantization, scratch: ir.Value | None = None) -> ir.Value:
+def expand_tile(
+    values: ir.Value, stored: ir.Type, start: ir.Value, bits: ir.Value, quant: Quantization,
+    scratch: ir.Value | None = None, lanes_table: ir.Value | None = None,
+) -> ir.Value:
     """The tile whose nonzero lanes (set ``bits``, an i16) take consecutive ``stored`` values from ``values[start]``, as float32.
 
     int4 tiles start at byte ``start`` (each tile's nibbles padded to whole bytes): the
     eight bytes there are unpacked into ``scratch`` (a ``memref<16xi8>``) and expanded from it.
+    With ``lanes_table`` (:func:`permute_lanes_table`, a ``memref<256x8xi32>``) the tile is
+    expanded by permutes instead of ``vector.expandload`` (:func:`_permute_expand`).
     """
     if quant.bits == 4:
         if scratch is None:
@@ -180,10 +185,60 @@ def expand_tile(values: ir.Value, stored: ir.Type, start: ir.Value, bits: ir.Val
         packed = vector.LoadOp(ir.VectorType.get([LANES // 2], i8), values, [start]).result
         vector.StoreOp(unpack_nibbles(packed), scratch, [index_constant(0)])
         values, start = scratch, index_constant(0)
+    if lanes_table is not None:
+        return _permute_expand(values, stored, start, bits, lanes_table)
     element = ir.MemRefType(values.type).element_type
     vec = ir.VectorType.get([LANES], element)
     zero = arith.ConstantOp(vec, ir.DenseElementsAttr.get_splat(vec, _zero_attr(element))).result
     return to_f32(vector.ExpandLoadOp(vec, values, [start], tile_mask(bits), zero).result, stored)
+
+
+#: Lanes one AVX2 permute moves (``vpermps``: eight float32).
+PERMUTE_LANES = 8
+
+
+def permute_lanes_table() -> np.ndarray:
+    """``[256, 8]`` int32: for each 8-bit mask, lane ``i``'s index among the mask's set lanes, -1 where unset.
+
+    Where lane ``i`` is set, it takes the value after the ``popcount(mask & (2**i - 1))``
+    values of the lanes below it; ``vpermps`` reads the index's low three bits, and the
+    sign says which lanes are zeros.
+    """
+    masks = np.arange(256)[:, None]
+    lanes = np.arange(PERMUTE_LANES)[None, :]
+    below = np.bitwise_count((masks & ((1 << lanes) - 1)).astype(np.uint8)).astype(np.int8)
+    return np.where((masks >> lanes) & 1, below, -1).astype(np.int32)
+
+
+def _permute_expand(values: ir.Value, stored: ir.Type, start: ir.Value, bits: ir.Value, table: ir.Value) -> ir.Value:
+    """:func:`expand_tile` without an expand instruction (AVX2): per half of the tile, eight
+    values are loaded where its nonzeros start, widened to float32 and moved to their lanes
+    by ``vpermps`` with the indices ``table`` holds for the half's 8 mask bits; unset lanes
+    are zeroed. The loads may read up to seven values past the last nonzero (the storage
+    keeps spare values there).
+
+    MLIR's vector dialect has no register permute with run-time indices that LLVM keeps
+    (``vector.gather`` is scalarised, ``vector.shuffle`` takes constant masks), so the
+    permute is LLVM's AVX2 intrinsic.
+    """
+    i32, f32, index = ir.IntegerType.get_signless(32), ir.F32Type.get(), ir.IndexType.get()
+    lanes_i32, lanes_f32 = ir.VectorType.get([PERMUTE_LANES], i32), ir.VectorType.get([PERMUTE_LANES], f32)
+    element = ir.MemRefType(values.type).element_type
+    wide = arith.ExtUIOp(i32, bits).result
+    zero_i32 = arith.ConstantOp(lanes_i32, ir.DenseElementsAttr.get_splat(lanes_i32, ir.IntegerAttr.get(i32, 0))).result
+    zero_f32 = arith.ConstantOp(lanes_f32, ir.DenseElementsAttr.get_splat(lanes_f32, ir.FloatAttr.get(f32, 0.0))).result
+    halves, position = [], start
+    for half in range(LANES // PERMUTE_LANES):
+        shifted = wide if half == 0 else arith.ShRUIOp(wide, arith.ConstantOp(i32, PERMUTE_LANES * half).result).result
+        mask = arith.AndIOp(shifted, arith.ConstantOp(i32, 0xFF).result).result
+        lanes = vector.LoadOp(lanes_i32, table, [arith.IndexCastOp(index, mask).result, index_constant(0)]).result
+        raw = vector.LoadOp(ir.VectorType.get([PERMUTE_LANES], element), values, [position]).result
+        moved = llvm.CallIntrinsicOp(lanes_f32, "llvm.x86.avx2.permps", [to_f32(raw, stored), lanes], [], []).result
+        kept = arith.CmpIOp(arith.CmpIPredicate.sge, lanes, zero_i32).result
+        halves.append(arith.SelectOp(kept, moved, zero_f32).result)
+        if half + 1 < LANES // PERMUTE_LANES:
+            position = arith.AddIOp(position, arith.IndexCastOp(index, math.CtPopOp(mask).result).result).result
+    return vector.ShuffleOp(halves[0], halves[1], list(range(LANES))).result
 
 
 def scalar_value(values: ir.Value, stored: ir.Type, position: ir.Value, quant: Quantization) -> ir.Value:

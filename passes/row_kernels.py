@@ -8,7 +8,8 @@ read as tiles of :data:`LANES` consecutive weights, either
 - *dense* tiles: the row's values as they are stored, or
 - *bitmask* tiles: a 16-bit mask of the tile's nonzeros (four tiles per 64-bit word)
   and the nonzeros packed; ``vector.expandload`` (``vexpandps`` / ``vpexpandb`` on
-  AVX-512) puts them back in their lanes and the pointer moves by the mask's popcount.
+  AVX-512 VBMI2), or on AVX2 two ``vpermps`` with indices from a 256-entry table,
+  puts them back in their lanes and the pointer moves by the mask's popcount.
   The popcounts of a word's four tiles are independent, so the only serial
   dependency is one add per word.
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from ..mlir import arith, func, ir, math, memref, scf, vector
 from .dispatch_markers import WORKGROUPS_ATTR
 from .ir_build import index_constant as _index
-from .kernel_values import LANES, Quantization, dequantize_tile, expand_tile, load_tile, memref_element
+from .kernel_values import LANES, PERMUTE_LANES, Quantization, dequantize_tile, expand_tile, load_tile, memref_element
 
 #: Tiles per 64-bit mask word.
 TILES_PER_WORD = 4
@@ -49,7 +50,8 @@ class RowKernel:
 
     ``tiles`` is ``dense`` or ``bitmask``; ``value_type`` the stored element type (``i8``
     also for packed int4, with ``quant.bits == 4``); ``rows`` output rows per workgroup;
-    ``nnz`` the length of the packed values (bitmask).
+    ``nnz`` the length of the packed values (bitmask); ``expand`` how bitmask tiles are
+    expanded: ``expandload`` or ``permute`` (AVX2, with a lanes table operand).
     """
 
     m: int
@@ -60,6 +62,7 @@ class RowKernel:
     quant: Quantization
     rows: int
     nnz: int = 0
+    expand: str = "expandload"
 
     @property
     def chains(self) -> int:
@@ -72,7 +75,8 @@ def row_kernel(name: str, spec: RowKernel) -> func.FuncOp:
 
     Arguments: workgroup id, ``x [m, kp]`` (f32, zero-padded), the storage (dense:
     ``values [n, kp]``, or ``[n, kp/2]`` bytes for int4; bitmask: ``masks [n, kp/64]``
-    i64, ``values [nnz]``, ``offsets [n + 1]`` i32), then int4's group ``scales``
+    i64, ``values [nnz]``, ``offsets [n + 1]`` i32, and with ``expand = permute`` the
+    ``lanes [256, 8]`` i32 table of :func:`~sparsile.passes.kernel_values.permute_lanes_table`), then int4's group ``scales``
     (``[n, ceil(kp/group)]``), and the result ``y [m, n]``. int8 sums leave unscaled: the
     epilogue applies the row scales.
     """
@@ -88,6 +92,8 @@ def row_kernel(name: str, spec: RowKernel) -> func.FuncOp:
             ir.MemRefType.get([max(spec.nnz, 1)], memref_element(spec.value_type)),
             ir.MemRefType.get([spec.n + 1], i32),
         ]
+        if spec.expand == "permute":
+            storage.append(ir.MemRefType.get([256, PERMUTE_LANES], i32))
     if spec.quant.group:
         storage.append(ir.MemRefType.get([spec.n, -(-spec.kp // spec.quant.group)], f32))
     signature = [index, ir.MemRefType.get([spec.m, spec.kp], f32), *storage, ir.MemRefType.get([spec.m, spec.n], f32)]
@@ -107,8 +113,8 @@ def row_kernel(name: str, spec: RowKernel) -> func.FuncOp:
             if spec.tiles == "dense":
                 sums = _dense_row(spec, x, operands[0], scales, row)
             else:
-                masks, values, offsets = operands
-                sums = _bitmask_row(spec, x, masks, values, offsets, scales, row)
+                masks, values, offsets, *table = operands
+                sums = _bitmask_row(spec, x, masks, values, offsets, scales, row, table[0] if table else None)
             for i, total in enumerate(sums):
                 memref.StoreOp(total, y, [_index(i), row])
             scf.YieldOp([])
@@ -203,7 +209,8 @@ def _tile_starts(spec: RowKernel, word: ir.Value, pointer: ir.Value) -> tuple[li
 
 
 def _bitmask_row(
-    spec: RowKernel, x: ir.Value, masks: ir.Value, values: ir.Value, offsets: ir.Value, scales: ir.Value | None, row: ir.Value
+    spec: RowKernel, x: ir.Value, masks: ir.Value, values: ir.Value, offsets: ir.Value, scales: ir.Value | None, row: ir.Value,
+    table: ir.Value | None,
 ) -> list[ir.Value]:
     i64, index = ir.IntegerType.get_signless(64), ir.IndexType.get()
     i16, i8 = ir.IntegerType.get_signless(16), ir.IntegerType.get_signless(8)
@@ -223,7 +230,7 @@ def _bitmask_row(
             shifted = word if u == 0 else arith.ShRUIOp(word, arith.ConstantOp(i64, 16 * u).result).result
             bits = arith.TruncIOp(i16, shifted).result
             column = arith.AddIOp(base, _index(LANES * u)).result
-            tile = expand_tile(values, spec.value_type, starts[u], bits, spec.quant, scratch[u] if scratch else None)
+            tile = expand_tile(values, spec.value_type, starts[u], bits, spec.quant, scratch[u] if scratch else None, table)
             weight = dequantize_tile(tile, _group_scale(spec, scales, row, column))
             accs = _multiply_into(spec, x, weight, column, accs, u % spec.chains)
         scf.YieldOp([*accs, advanced])

@@ -75,7 +75,9 @@ class Schedule(Pass):
     timed, a sparse kernel never timed in the weight's quantized precision is no candidate
     (the measured ones compete without it; with none left the weight stays dense, or, when
     requested, the fewest bytes are kept). A format that
-    ``requires`` a target feature missing from ``features`` is not a candidate. With
+    ``requires`` a target feature missing from ``features`` (or none of those it
+    ``requires_one_of``) is not a candidate; a format that lowers differently per feature
+    records which lowering in its params (``for_features``: bitmask's permute expand). With
     ``quantize`` (``int8``, ``int4-g128``) every candidate stores its values quantized
     (:mod:`sparsile.passes.quantization`), dense included, and formats that cannot are
     not candidates.
@@ -285,6 +287,7 @@ class Schedule(Pass):
             return None
         quant = SCHEMES[self.quantize] if self.quantize else None
         plans = [fmt.plan_stored(pattern, weight, rows, self.target, quant) for rows in counts]
+        plans = [fmt.for_features(plan, self.features) if plan is not None else None for plan in plans]
         main = plans[-1]
         if main is None:
             return None

@@ -14,17 +14,17 @@ EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
 
-def _host_expands() -> bool:
+def _host_runs_bitmask() -> bool:
     from sparsile.targets import resolve_target
 
-    return "vector-expand" in resolve_target("cpu").features
+    return bool({"vector-expand", "vector-permute"} & set(resolve_target("cpu").features))
 
 
-#: Whether this host's ``cpu`` target runs ``bitmask`` (AVX-512 VBMI2); elsewhere the format is
-#: not a candidate and a layer asked to use it stays dense, saying so.
-HOST_EXPANDS = _host_expands()
-#: The fallback reason's tail on a host without it.
-LACKS_EXPAND = "(bitmask needs AVX-512 VBMI2 (vector-expand), which target cpu lacks)"
+#: Whether this host's ``cpu`` target runs ``bitmask`` (AVX-512 VBMI2 or AVX2); elsewhere the
+#: format is not a candidate and a layer asked to use it stays dense, saying so.
+HOST_BITMASK = _host_runs_bitmask()
+#: The fallback reason's tail on a host without either.
+LACKS_BITMASK = "(bitmask needs AVX-512 VBMI2 (vector-expand) or AVX2 (vector-permute), which target cpu lacks)"
 
 
 @pytest.fixture(scope="session", autouse=True)

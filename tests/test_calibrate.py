@@ -196,6 +196,51 @@ def test_the_fit_separates_precisions_and_positions():
         assert own["fixed"] == pytest.approx(fixed, rel=1e-2, abs=1e-7)
 
 
+def test_a_k_blocked_kernel_has_a_fit_of_its_own_for_a_few_rows():
+    """Samples of a kernel bound by streaming its weight below 16 rows (a floor per value) and
+    by its multiply-adds above: one line over all rows misses the floor (as the csr kernel's
+    did by 2-3x at 3 rows); the few-row fit follows it, and the cost model takes it up to
+    the last few-row count, the main fit above."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import calibrate
+
+    from sparsile.passes.cost_model import Coefficients, at_rows, crossover_rows, linear_cost
+
+    floor, per_row, fixed = 400e-12, 25e-12, 30e-6
+    samples = []
+    for shape in ((384, 1536), (2048, 2048), (3072, 768)):
+        for density in (0.1, 0.3, 0.5):
+            stored = int(shape[0] * shape[1] * density)
+            for computed, blocks in ((4, 1), (16, 1), (64, 1), (256, 2), (512, 4)):
+                seconds = fixed + stored * (floor if computed <= 16 else per_row * computed)
+                samples.append({"format": "csr", "kernel": "blocked", "shape": list(shape), "dtype": "f32", "stored": stored,
+                                "bytes": stored * 6, "computed_rows": computed, "blocks": blocks, "seconds": seconds,
+                                "total_seconds": seconds + 30e-6})
+    entry = calibrate.fit_kernel(samples)
+    few = entry["few_rows"]
+    assert few["max_rows"] == 16
+    stored = 1_000_000
+
+    def predicted(e: dict, rows: int) -> float:
+        terms = {"fixed": e["fixed"], "per_byte": e["per_byte"], "per_value": e["per_value"], "per_row": e["per_row"],
+                 "per_block": e["per_block"], "per_position": e["per_position"]}
+        return sum(terms[t] * calibrate.TERMS[t]({"stored": stored, "bytes": stored * 6, "computed_rows": rows, "blocks": 1,
+                                                   "shape": [1000, 1000], "format": "csr", "kernel": "blocked"}) for t in terms)
+
+    assert predicted(few, 4) == pytest.approx(fixed + stored * floor, rel=1e-3)
+    assert predicted(few, 16) == pytest.approx(fixed + stored * floor, rel=1e-3)
+    # The main fit is the one over every sample, as for any kernel.
+    assert {k: v for k, v in entry.items() if k != "few_rows"} == calibrate.fit(samples, calibrate._terms(samples))
+    # The cost model: the few-row fit up to 16 rows, the main one above; a dense kernel of 40 ps per value and row
+    # costs the same as the floor at 10 rows (the main fit alone, 25 ps per row, would never reach dense).
+    main = Coefficients(per_value=0.0, per_row=per_row, fixed=fixed)
+    blocked = Coefficients(per_value=0.0, per_row=per_row, fixed=fixed, few=Coefficients(per_value=floor, per_row=0.0, fixed=fixed), few_rows=16)
+    sparse, dense = linear_cost(stored, blocked, 16), linear_cost(stored, Coefficients(per_value=0.0, per_row=40e-12, fixed=fixed))
+    assert at_rows(sparse, 4) == pytest.approx(fixed + stored * floor) and at_rows(sparse, 64) == pytest.approx(at_rows(linear_cost(stored, main, 16), 64))
+    assert crossover_rows(sparse, dense) == pytest.approx(10.0)
+    assert crossover_rows(linear_cost(stored, main, 16), dense) is None
+
+
 @pytest.mark.parametrize("timed_in_int4", [False, True])
 def test_a_sparse_kernel_never_timed_in_a_quantized_precision_is_no_candidate(tmp_path, monkeypatch, timed_in_int4):
     """The csr K-blocked kernel predicted as 1% of dense: chosen only where the file holds an int4 timing of it."""

@@ -9,7 +9,7 @@ import numpy as np
 import pruning
 import pytest
 import torch
-from conftest import HOST_EXPANDS, LACKS_EXPAND
+from conftest import HOST_BITMASK, LACKS_BITMASK
 from torch.export import Dim
 
 import sparsile
@@ -45,8 +45,8 @@ def test_one_artifact_serves_every_size_in_its_bounds(formats, high):
     compiled = _compile(model, formats, high)
     (spec,) = compiled.manifest.inputs
     assert spec.shape == (-1, 3, 100) and spec.bounds == ((1, high), (3, 3), (100, 100))
-    if formats == ["bitmask"] and not HOST_EXPANDS:
-        assert all(layer.format == "dense" and layer.fallback.endswith(LACKS_EXPAND) for layer in compiled.report)
+    if formats == ["bitmask"] and not HOST_BITMASK:
+        assert all(layer.format == "dense" and layer.fallback.endswith(LACKS_BITMASK) for layer in compiled.report)
     else:
         assert all(layer.format in formats for layer in compiled.report)
     for batch in sorted({1, high // 2 + 1, high}):  # rows 3 .. 3 * high, odd ones among them
@@ -130,4 +130,4 @@ def test_a_format_that_cannot_run_every_size_is_not_chosen():
     layer = compiled.report["fc1"]
     assert layer.format == "dense"
     reason = "no storage format for csr runs on target cpu at 3..33 rows (compiled for 4, 8, 16, 32, 33)"
-    assert layer.fallback == (reason if HOST_EXPANDS else f"{reason} {LACKS_EXPAND}")
+    assert layer.fallback == (reason if HOST_BITMASK else f"{reason} {LACKS_BITMASK}")

@@ -13,7 +13,7 @@ import numpy as np
 import pruning
 import pytest
 import torch
-from conftest import HOST_EXPANDS
+from conftest import HOST_BITMASK
 
 import sparsile
 from sparsile.errors import ModelImportError, SparsileError
@@ -78,7 +78,7 @@ def test_every_format_stores_quantized_weights_and_matches_the_scheme(quant, row
         assert layers[3].format == "dense" and layers[3].bits_per_weight == (8 + 32 / 64 if quant == "int8" else 4 + 32 / 64)
         got = compiled(x)
         torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-5)
-    expected_formats = {"csr", "channels", "dense"} | ({"nm"} if rows == 1 else set()) | ({"bitmask"} if rows <= 8 and HOST_EXPANDS else set())
+    expected_formats = {"csr", "channels", "dense"} | ({"nm"} if rows == 1 else set()) | ({"bitmask"} if rows <= 8 and HOST_BITMASK else set())
     assert expected_formats <= seen
 
 

@@ -41,7 +41,7 @@ TARGET_FAMILIES = ("cpu", "gpu", "vulkan", "native")
 #: The families IREE compiles for GPUs (SPIR-V included): their kernels' costs were measured on a GPU.
 GPU_FAMILIES = frozenset({"gpu", "vulkan"})
 #: What each target feature a format may require (:attr:`StorageFormat.requires`) stands for, for messages.
-TARGET_FEATURES = {"vector-expand": "AVX-512 VBMI2 (vector-expand)"}
+TARGET_FEATURES = {"vector-expand": "AVX-512 VBMI2 (vector-expand)", "vector-permute": "AVX2 (vector-permute)"}
 #: numpy dtype of stored float values -> its precision's name (the cost model's key).
 _FLOAT_NAMES = dict(zip(FLOAT_DTYPES, FLOAT_STORAGE))
 
@@ -74,10 +74,31 @@ class StorageFormat:
     #: Target features (:attr:`sparsile.targets.Target.features`) without which the format is not chosen
     #: (it would still run correctly, but slower than its costs say).
     requires: ClassVar[frozenset[str]] = frozenset()
+    #: Target features of which the format needs one, any one (its kernel has a lowering for each).
+    requires_one_of: ClassVar[frozenset[str]] = frozenset()
+    #: Per kernel, the features it needs where that is not the format's :attr:`requires`.
+    kernel_requires: ClassVar[dict[str, frozenset[str]]] = {}
 
     def missing_features(self, features: Iterable[str]) -> str:
-        """The features of :attr:`requires` not among ``features``, as a user reads them (``""``: none missing)."""
-        return ", ".join(TARGET_FEATURES.get(f, f) for f in sorted(self.requires - set(features)))
+        """The features of :attr:`requires` (and of :attr:`requires_one_of`, when none is there)
+        not among ``features``, as a user reads them (``""``: none missing)."""
+        have = set(features)
+        missing = [TARGET_FEATURES.get(f, f) for f in sorted(self.requires - have)]
+        if self.requires_one_of and not self.requires_one_of & have:
+            missing.append(" or ".join(TARGET_FEATURES.get(f, f) for f in sorted(self.requires_one_of)))
+        return ", ".join(missing)
+
+    def kernel_missing_features(self, kernel: str, features: Iterable[str]) -> str:
+        """The features kernel ``kernel`` needs (:attr:`kernel_requires`, else the format's) not among ``features``."""
+        needed = self.kernel_requires.get(kernel)
+        if needed is None:
+            return self.missing_features(features)
+        return ", ".join(TARGET_FEATURES.get(f, f) for f in sorted(needed - set(features)))
+
+    def for_features(self, plan: Plan, features: Iterable[str]) -> Plan:
+        """``plan`` for a target with ``features`` (where the format lowers differently per feature,
+        the params name the lowering, so that storage and kernel agree); by default ``plan``."""
+        return plan
 
     # --- detection --------------------------------------------------------------------------
     def detect(self, mask: np.ndarray, stats: SparsityStats) -> Pattern | None:

@@ -11,7 +11,10 @@ The reduction dimension is padded to ``kp`` (a multiple of 64 columns); every ro
 (tile ``u`` of a word in bits ``16u .. 16u+15``, lane ``j`` in bit ``16u + j``);
 ``values`` holds the nonzeros row after row in column order and ``offsets [N + 1]``
 where each row's start. The kernel (:mod:`sparsile.passes.row_kernels`) expands each
-tile into a vector and multiplies it densely.
+tile into a vector and multiplies it densely: with ``vector.expandload`` where the
+target has AVX-512 VBMI2 (``vector-expand``), else with AVX2 permutes (``vector-permute``;
+``params["expand"] = "permute"``), which load eight values at each half tile's start
+and so need :data:`SPARE_VALUES` values after the last nonzero.
 
 Quantized (``params["quant"]``), the mask is that of the integers (a weight that rounds
 to zero is not stored) and ``values`` holds them: int8 one per byte; int4 two per byte,
@@ -21,6 +24,7 @@ end with 8 spare bytes for the kernel's tile loads); the ``scales`` follow.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,14 +33,21 @@ from ...dialects.patterns import Pattern, PatternKind
 from ...mlir import ir, tensor
 from ..dispatch_markers import dispatch, module_of, unique_symbol
 from ..epilogue_ir import kernel_epilogue
-from ..ir_build import zeros
-from ..kernel_values import FLOAT, FLOAT_STORAGE, LANES, Quantization, as_float32, is_float_storage
+from ..ir_build import constant, zeros
+from ..kernel_values import FLOAT, FLOAT_STORAGE, LANES, PERMUTE_LANES, Quantization, as_float32, is_float_storage, permute_lanes_table
 from ..quantization import dequantize, pack_nibbles, quantize, scheme, scheme_name, unpack_nibbles
 from ..row_kernels import MAX_ROWS, WORD_COLUMNS, RowKernel, row_kernel, workgroup_rows
 from .base import Plan, StorageFormat
 
 if TYPE_CHECKING:
     from ..kernel_ops import Kernel
+
+#: Values stored after the last nonzero for the permute expand's eight-value loads (int4
+#: storage always ends with spare bytes: its tiles are read eight bytes at a time).
+SPARE_VALUES = PERMUTE_LANES
+#: The ways a tile is expanded (``params["expand"]``; absent: ``expandload``).
+EXPANDS = ("expandload", "permute")
+
 
 def padded_columns(k: int) -> int:
     """``k`` rounded up to whole 64-bit mask words."""
@@ -62,8 +73,10 @@ class BitmaskFormat(StorageFormat):
 
     name = "bitmask"
     targets = frozenset({"cpu"})
-    kernels = ("rows",)
-    requires = frozenset({"vector-expand"})
+    #: ``rows``: tiles expanded by ``vector.expandload``; ``permute``: by AVX2 permutes (timed apart: they cost differently).
+    kernels = ("rows", "permute")
+    requires_one_of = frozenset({"vector-expand", "vector-permute"})
+    kernel_requires = {"rows": frozenset({"vector-expand"}), "permute": frozenset({"vector-permute"})}
 
     def holds(self, pattern: Pattern) -> bool:
         return pattern.kind in (PatternKind.CSR, PatternKind.NM, PatternKind.BSR)
@@ -73,6 +86,22 @@ class BitmaskFormat(StorageFormat):
             return None
         n, k = weight.shape
         return Plan({"kp": padded_columns(k)}, {"rows": workgroup_rows(n)})
+
+    def for_features(self, plan: Plan, features: Iterable[str]) -> Plan:
+        """The permute expand where the target has AVX2 but not AVX-512 VBMI2."""
+        if "vector-expand" in features or "vector-permute" not in features:
+            return plan
+        return Plan({**plan.params, "expand": "permute"}, plan.tiles, plan.rows, "permute")
+
+    def kernel(self, plan: Plan) -> str:
+        return "permute" if plan.params.get("expand") == "permute" else "rows"
+
+    def replan(self, plan: Plan, params: dict[str, Any], weight_shape: tuple[int, int]) -> Plan | None:
+        """``plan`` over storage packed with ``params``: the storage says how its tiles are expanded."""
+        if {k: v for k, v in params.items() if k != "expand"} != {k: v for k, v in plan.params.items() if k != "expand"}:
+            return None
+        replanned = Plan(dict(params), plan.tiles, plan.rows, plan.kernel)
+        return Plan(replanned.params, replanned.tiles, replanned.rows, self.kernel(replanned))
 
     def tile_variants(self, plan: Plan, weight: np.ndarray, rows: int) -> list[Plan]:
         return [Plan(plan.params, {"rows": r}, plan.rows, plan.kernel) for r in (16, 32, 64, 128) if r != plan.tiles.get("rows")]
@@ -85,13 +114,14 @@ class BitmaskFormat(StorageFormat):
 
     def pack(self, weight: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
         kp = int(params["kp"])
+        spare = SPARE_VALUES if params.get("expand") == "permute" else 0
         if params.get("quant"):
             quantized = quantize(weight, scheme(params["quant"]))
             mask = quantized.q != 0
-            storage = _pack_nibble_tiles(quantized.q, mask, kp) if quantized.quant.bits == 4 else _pack_values(quantized.q, mask)
+            storage = _pack_nibble_tiles(quantized.q, mask, kp) if quantized.quant.bits == 4 else _pack_values(quantized.q, mask, spare)
             return {"masks": pack_masks(mask, kp), **storage, "scales": quantized.scales}
         mask = weight != 0
-        return {"masks": pack_masks(mask, kp), **_pack_values(weight, mask)}
+        return {"masks": pack_masks(mask, kp), **_pack_values(weight, mask, spare)}
 
     def unpack(self, storage: dict[str, np.ndarray], params: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
         mask = unpack_masks(storage["masks"], shape[1])
@@ -117,6 +147,8 @@ class BitmaskFormat(StorageFormat):
         kp, quant = kernel.params.get("kp"), kernel.params.get("quant")
         if not isinstance(kp, int) or kp % WORD_COLUMNS or kp < kernel.in_features:
             return f"with format 'bitmask' needs params kp, a multiple of {WORD_COLUMNS} columns >= in_features = {kernel.in_features}, got {kernel.params}"
+        if kernel.params.get("expand", "expandload") not in EXPANDS:
+            return f"with format 'bitmask': params expand must be one of {', '.join(EXPANDS)}, got {kernel.params['expand']!r}"
         if quant is not None:
             try:
                 scheme(str(quant))
@@ -136,6 +168,9 @@ class BitmaskFormat(StorageFormat):
         if offsets[0] != 0 or not np.array_equal(np.diff(offsets), per_row) or offsets[-1] > len(storage["values"]):
             what = "bytes of its tiles' nonzeros" if nibbles else "mask popcount"
             return f"storage 'offsets' must start at 0 and step by each row's {what}, within the values"
+        if params.get("expand") == "permute" and not nibbles and offsets[-1] + SPARE_VALUES > len(storage["values"]):
+            return (f"storage 'values' must hold {SPARE_VALUES} spare values after the last nonzero for the permute expand "
+                    f"(it holds {len(storage['values'])}, the masks mark {offsets[-1]})")
         if np.any(unpack_masks(storage["masks"], int(params["kp"]))[:, shape[1]:]):
             return f"storage 'masks' marks a column beyond in_features = {shape[1]}"
         return None
@@ -162,25 +197,31 @@ class BitmaskFormat(StorageFormat):
             value_type=ir.RankedTensorType(storage["values"].type).element_type,
             quant=quant, rows=int(kernel.tiles.get("rows", workgroup_rows(n))),
             nnz=ir.RankedTensorType(storage["values"].type).shape[0],
+            expand=str(kernel.params.get("expand", "expandload")),
         )
         module = module_of(kernel.op)
         with ir.InsertionPoint.at_block_begin(module.regions[0].blocks[0]):
             body = row_kernel(unique_symbol(module, "sparsile_kernel_"), spec)
-        operands = [x, storage["masks"], storage["values"], storage["offsets"]] + ([storage["scales"]] if quant.group else [])
+        operands = [x, storage["masks"], storage["values"], storage["offsets"]]
+        if spec.expand == "permute":
+            operands.append(constant(permute_lanes_table()))
+        operands += [storage["scales"]] if quant.group else []
         return kernel_epilogue(kernel, dispatch(module, body, operands, ir.RankedTensorType.get([m, n], f32)))
 
     def describe(self, params: dict[str, Any]) -> str:
         quant = f" ({params['quant']})" if params.get("quant") else ""
-        return f"bitmask tiles of 16 + packed nonzeros{quant}, {params.get('kp')} padded columns"
+        expand = ", expanded by AVX2 permutes" if params.get("expand") == "permute" else ""
+        return f"bitmask tiles of 16 + packed nonzeros{quant}, {params.get('kp')} padded columns{expand}"
 
 
-def _pack_values(weight: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-    """The nonzeros row after row, and where each row's start (one element per value)."""
+def _pack_values(weight: np.ndarray, mask: np.ndarray, spare: int) -> dict[str, np.ndarray]:
+    """The nonzeros row after row then ``spare`` zeros, and where each row's start (one element per value)."""
     offsets = np.zeros(weight.shape[0] + 1, np.int32)
     np.cumsum(mask.sum(axis=1), out=offsets[1:])
-    values = np.ascontiguousarray(weight[mask])
-    if not len(values):  # zero-size memrefs are not bindable: one value that is never read
-        values = np.zeros(1, weight.dtype)
+    kept = weight[mask]
+    # Zero-size memrefs are not bindable: at least one value, never read.
+    values = np.zeros(max(len(kept) + spare, 1), weight.dtype)
+    values[: len(kept)] = kept
     return {"values": values, "offsets": offsets}
 
 

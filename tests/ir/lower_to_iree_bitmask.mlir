@@ -33,6 +33,37 @@ func.func @bitmask_f32(%x: tensor<1x4xf32>, %b: tensor<3xf32>) -> tensor<1x3xf32
 
 // -----
 
+// The permute expand (AVX2 without VBMI2): the storage ends with 8 spare values, and the
+// kernel takes the 256 x 8 lanes table as one more operand; each tile's halves are loaded
+// eight values at a time where their nonzeros start (the second half after the first's
+// popcount), moved into their lanes by vpermps and the unset lanes zeroed: no expandload.
+// CHECK-LABEL: func.func private @sparsile_kernel_0
+// CHECK-SAME: (%{{.*}}: index, %{{.*}}: memref<1x64xf32>, %{{.*}}: memref<3x1xi64>, %{{.*}}: memref<11xf32>, %{{.*}}: memref<4xi32>, %[[TABLE:.*]]: memref<256x8xi32>, %{{.*}}: memref<1x3xf32>)
+// CHECK-NOT: vector.expandload
+// CHECK: vector.load %[[TABLE]][%{{.*}}, %{{.*}}] : memref<256x8xi32>, vector<8xi32>
+// CHECK: vector.load %{{.*}}[%{{.*}}] : memref<11xf32>, vector<8xf32>
+// CHECK: llvm.call_intrinsic "llvm.x86.avx2.permps"(%{{.*}}, %{{.*}}) : (vector<8xf32>, vector<8xi32>) -> vector<8xf32>
+// CHECK: arith.cmpi sge
+// CHECK: arith.select
+// CHECK: math.ctpop %{{.*}} : i32
+// CHECK: llvm.call_intrinsic "llvm.x86.avx2.permps"
+// CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] : vector<8xf32>, vector<8xf32>
+// CHECK: vector.fma
+// CHECK-NOT: vector.expandload
+// CHECK-LABEL: func.func @bitmask_permute
+// The table's first rows: mask 0 (no lane kept: all -1), then mask 1 (lane 0 takes value 0).
+// CHECK-DAG: %[[LANES:.*]] = arith.constant dense<"0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFF{{.*}}"> : tensor<256x8xi32>
+// CHECK: call @sparsile_dispatch_0(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[LANES]])
+func.func @bitmask_permute(%x: tensor<1x4xf32>) -> tensor<1x3xf32> {
+  %m = arith.constant dense<[[5], [0], [2]]> : tensor<3x1xi64>
+  %v = arith.constant dense<[1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]> : tensor<11xf32>
+  %o = arith.constant dense<[0, 2, 2, 3]> : tensor<4xi32>
+  %y = "sparsile.matmul"(%x, %m, %v, %o) {format = "bitmask", pattern = "csr", params = {kp = 64 : i64, expand = "permute"}, tiles = {rows = 16 : i64}, out_features = 3 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<1x4xf32>, tensor<3x1xi64>, tensor<11xf32>, tensor<4xi32>) -> tensor<1x3xf32>
+  return %y : tensor<1x3xf32>
+}
+
+// -----
+
 // float16 values and two rows: the kernel moves the values as 16-bit patterns (an expandload
 // of f16 vectors is scalarised by LLVM on x86) and widens each tile after expanding it; one
 // accumulator chain per row per tile pair.

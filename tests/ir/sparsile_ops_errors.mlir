@@ -201,3 +201,26 @@ func.func @words_of_another_type(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
   %y = "sparsile.matmul"(%x, %v, %p, %s) {format = "nmell", pattern = "2:4", params = {n = 2 : i64, m = 4 : i64, quant = "int8", word_values = "f16"}, tiles = {}, out_features = 2 : i64, in_features = 8 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<2x8xf32>, tensor<2x2xi32>, tensor<2x4xi8>, tensor<2xf32>) -> tensor<2x2xf32>
   return %y : tensor<2x2xf32>
 }
+
+// -----
+
+// The permute expand loads eight values at every half tile's start: the storage must end with 8 spare values.
+func.func @bitmask_permute_without_spare_values(%x: tensor<1x4xf32>) -> tensor<1x3xf32> {
+  %m = arith.constant dense<[[5], [0], [2]]> : tensor<3x1xi64>
+  %v = arith.constant dense<[1.0, 2.0, 3.0, 0.0]> : tensor<4xf32>
+  %o = arith.constant dense<[0, 2, 2, 3]> : tensor<4xi32>
+  // expected-error @+1 {{'sparsile.matmul' storage 'values' must hold 8 spare values after the last nonzero for the permute expand (it holds 4, the masks mark 3)}}
+  %y = "sparsile.matmul"(%x, %m, %v, %o) {format = "bitmask", pattern = "csr", params = {kp = 64 : i64, expand = "permute"}, tiles = {rows = 16 : i64}, out_features = 3 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<1x4xf32>, tensor<3x1xi64>, tensor<4xf32>, tensor<4xi32>) -> tensor<1x3xf32>
+  return %y : tensor<1x3xf32>
+}
+
+// -----
+
+func.func @bitmask_unknown_expand(%x: tensor<1x4xf32>) -> tensor<1x3xf32> {
+  %m = arith.constant dense<[[5], [0], [2]]> : tensor<3x1xi64>
+  %v = arith.constant dense<[1.0, 2.0, 3.0]> : tensor<3xf32>
+  %o = arith.constant dense<[0, 2, 2, 3]> : tensor<4xi32>
+  // expected-error @+1 {{'sparsile.matmul' with format 'bitmask': params expand must be one of expandload, permute, got 'gather'}}
+  %y = "sparsile.matmul"(%x, %m, %v, %o) {format = "bitmask", pattern = "csr", params = {kp = 64 : i64, expand = "gather"}, tiles = {rows = 16 : i64}, out_features = 3 : i64, in_features = 4 : i64, epilogue = "none", scale = 1.0 : f32, layer = "fc", operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 0, 0, 0>} : (tensor<1x4xf32>, tensor<3x1xi64>, tensor<3xf32>, tensor<4xi32>) -> tensor<1x3xf32>
+  return %y : tensor<1x3xf32>
+}
