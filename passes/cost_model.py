@@ -103,9 +103,9 @@ class _Loaded(NamedTuple):
     timed: dict[tuple[str, str], frozenset[str]]
 
 
-#: Precisions whose values a kernel decodes with integer work of its own (unpacking, converting,
-#: scaling): a fit over float weights says nothing of what that costs.
-QUANTIZED_PRECISIONS = frozenset({"int8", "int4-g128"})
+#: Precisions a kernel widens to float32 like another one (bfloat16 by a shift, as cheap as
+#: float16's conversion; calibrate.py times float16): that one's timings and fit serve it.
+TIMED_AS = {"bf16": "f16"}
 
 
 @functools.cache
@@ -138,7 +138,8 @@ def _entry(fmt: str, kernel: str, precision: str | None) -> dict[str, Any]:
     """``fmt``'s ``kernel`` entry, its fit for ``precision`` where the file has one (``by_precision``)."""
     table = _load(coefficients_file()).table
     entry = table[fmt][kernel]
-    own = entry.get("by_precision", {}).get(precision) if precision else None
+    fits = entry.get("by_precision", {})
+    own = (fits.get(precision) or fits.get(TIMED_AS.get(precision, ""))) if precision else None
     return {**entry, **own} if isinstance(own, dict) else entry
 
 
@@ -150,15 +151,18 @@ def coefficients(fmt: str, kernel: str, precision: str | None = None) -> Coeffic
     (the same kernel can be bound by bytes in one and by decoding in another), and the
     fit over all of them serves the others.
 
-    A sparse kernel (not ``dense`` or ``channels``) the file holds timings of, none of them in quantized ``precision``, is
-    unmeasured in it (decoding int8 or int4 values can cost several times what a float
-    value does: the csr K-blocked kernel timed in float32 only predicted an int4 layer at
-    4 rows faster than dense int4, and it ran at 1.9-2.4x its time).
+    A sparse kernel (not ``dense`` or ``channels``) the file holds timings of, none of them in
+    ``precision`` (or the precision it is :data:`TIMED_AS`), is unmeasured in it unless that is
+    float32: decoding int8 or int4 values can cost several times what a float value does (the
+    csr K-blocked kernel timed in float32 only predicted an int4 layer at 4 rows faster than
+    dense int4, and it ran at 1.9-2.4x its time), and so can widening float16 (the same kernel
+    ran a float16 layer at 4 rows at 1.5-2.2x dense float16, predicted at 0.4-0.7).
     """
     entry = _entry(fmt, kernel, precision)
     timed = _load(coefficients_file()).timed.get((fmt, kernel))
     # dense and channels storage multiply with the dense kernels (on the kept rows and columns, for channels).
-    untimed = fmt not in ("dense", "channels") and precision in QUANTIZED_PRECISIONS and timed is not None and precision not in timed
+    untimed = (fmt not in ("dense", "channels") and precision not in (None, "f32") and timed is not None
+               and precision not in timed and TIMED_AS.get(precision) not in timed)
     few = entry.get("few_rows")
     main = _fitted(entry)
     return dataclasses.replace(main, measured=not (entry.get("unmeasured", False) or untimed),

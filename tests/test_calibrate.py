@@ -241,9 +241,12 @@ def test_a_k_blocked_kernel_has_a_fit_of_its_own_for_a_few_rows():
     assert crossover_rows(linear_cost(stored, main, 16), dense) is None
 
 
-@pytest.mark.parametrize("timed_in_int4", [False, True])
-def test_a_sparse_kernel_never_timed_in_a_quantized_precision_is_no_candidate(tmp_path, monkeypatch, timed_in_int4):
-    """The csr K-blocked kernel predicted as 1% of dense: chosen only where the file holds an int4 timing of it."""
+@pytest.mark.parametrize(("precision", "timed_as"), [
+    ("int4-g128", None), ("int4-g128", "int4-g128"), ("f16", None), ("f16", "f16"), ("bf16", None), ("bf16", "f16"),
+])
+def test_a_sparse_kernel_never_timed_in_the_weights_precision_is_no_candidate(tmp_path, monkeypatch, precision, timed_as):
+    """The csr K-blocked kernel predicted as 1% of dense: chosen only where the file holds a timing of it in the
+    weight's precision (bfloat16: float16's serves), or float32 for a float32 weight."""
     from sparsile.passes.cost_model import _load, coefficients_file
 
     data = json.loads(coefficients_file().read_text())
@@ -251,7 +254,7 @@ def test_a_sparse_kernel_never_timed_in_a_quantized_precision_is_no_candidate(tm
     kept = [m for m in data["measurements"] if (m["format"], m["kernel"]) != ("csr", "blocked")]
     sample = {"format": "csr", "kernel": "blocked", "shape": [256, 512], "rows": 4, "computed_rows": 4, "blocks": 1, "density": 0.1,
               "dtype": "f32", "stored": 13107, "bytes": 65536, "call_seconds": 1e-5, "total_seconds": 1e-4, "seconds": 9e-5}
-    data["measurements"] = [*kept, sample, *([{**sample, "dtype": "int4-g128"}] if timed_in_int4 else [])]
+    data["measurements"] = [*kept, sample, *([{**sample, "dtype": timed_as}] if timed_as else [])]
     path = tmp_path / "model.json"
     path.write_text(json.dumps(data))
     monkeypatch.setenv("SPARSILE_COST_MODEL", str(path))
@@ -259,14 +262,19 @@ def test_a_sparse_kernel_never_timed_in_a_quantized_precision_is_no_candidate(tm
     torch.manual_seed(0)
     layer = torch.nn.Linear(256, 512, bias=False).eval()
     pruning.magnitude(layer, 0.9)
-    (row,) = sparsile.analyze(layer, (torch.randn(4, 256),), quantize="int4-g128", pass_options={"schedule": {"formats": ["csr"]}})
-    if timed_in_int4:
+    options: dict = {"quantize": precision} if precision.startswith("int") else {}
+    dtype = {"f16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
+    layer = layer.to(dtype)
+    x = torch.randn(4, 256, dtype=dtype)
+    (row,) = sparsile.analyze(layer, (x,), pass_options={"schedule": {"formats": ["csr"]}}, **options)
+    if timed_as:
         assert row.format == "csr" and not row.fallback
     else:
         assert row.format == "dense"
-        assert row.fallback == ("no measured cost of csr (blocked kernel) in int4-g128 on target cpu (benchmarks/calibrate.py did not "
+        assert row.fallback == (f"no measured cost of csr (blocked kernel) in {precision} on target cpu (benchmarks/calibrate.py did not "
                                 "time it so); request the pattern with sparsity= to store it as csr")
-    (requested,) = sparsile.analyze(layer, (torch.randn(4, 256),), quantize="int4-g128", sparsity={"weight": "csr"},
-                                    pass_options={"schedule": {"formats": ["csr"]}})
+    (requested,) = sparsile.analyze(layer, (x,), sparsity={"weight": "csr"}, pass_options={"schedule": {"formats": ["csr"]}}, **options)
     assert requested.format == "csr"
+    (as_f32,) = sparsile.analyze(layer.float(), (x.float(),), pass_options={"schedule": {"formats": ["csr"]}})
+    assert as_f32.format == "csr"
     _load.cache_clear()
