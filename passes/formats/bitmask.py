@@ -100,8 +100,7 @@ class BitmaskFormat(StorageFormat):
         """``plan`` over storage packed with ``params``: the storage says how its tiles are expanded."""
         if {k: v for k, v in params.items() if k != "expand"} != {k: v for k, v in plan.params.items() if k != "expand"}:
             return None
-        replanned = Plan(dict(params), plan.tiles, plan.rows, plan.kernel)
-        return Plan(replanned.params, replanned.tiles, replanned.rows, self.kernel(replanned))
+        return Plan(dict(params), plan.tiles, plan.rows, "permute" if params.get("expand") == "permute" else "rows")
 
     def tile_variants(self, plan: Plan, weight: np.ndarray, rows: int) -> list[Plan]:
         return [Plan(plan.params, {"rows": r}, plan.rows, plan.kernel) for r in (16, 32, 64, 128) if r != plan.tiles.get("rows")]
