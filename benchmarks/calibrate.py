@@ -304,10 +304,12 @@ def _positions(sample: dict) -> int:
     return get_format(sample["format"]).scanned_positions((shape[1], shape[0])) if len(shape) == 2 else 0
 
 
-def fit(samples: list[dict], terms: tuple[str, ...]) -> dict:
+def fit(samples: list[dict], terms: tuple[str, ...], fixed: float | None = None) -> dict:
     """Least squares over ``terms``, each sample weighted by its whole call's time (the noise scales with it);
-    a negative coefficient is dropped and the rest refit."""
-    y = np.array([s["seconds"] for s in samples])
+    a negative coefficient is dropped and the rest refit. With ``fixed`` the cost per call is that, not fitted."""
+    y = np.array([s["seconds"] for s in samples]) - (fixed or 0.0)
+    if fixed is not None:
+        terms = tuple(t for t in terms if t != "fixed")
     weight = 1.0 / np.array([s["total_seconds"] for s in samples])
     active = list(terms)
     while True:
@@ -318,6 +320,9 @@ def fit(samples: list[dict], terms: tuple[str, ...]) -> dict:
         active.pop(int(np.argmin(solution)))
     coefficients = dict.fromkeys(("fixed", "per_byte", "per_value", "per_row", "per_block", "per_position"), 0.0)
     coefficients.update({t: float(max(0.0, v)) for t, v in zip(active, solution)})
+    if fixed is not None:
+        coefficients["fixed"] = fixed
+        y = y + fixed
     predicted = np.array([sum(coefficients[t] * TERMS[t](s) for t in TERMS) for s in samples])
     # Relative to the whole call: what the schedule's choices see of a model's time.
     coefficients["median_relative_error"] = round(float(np.median(np.abs(predicted - y) * weight)), 3)
@@ -338,12 +343,15 @@ def fit_kernel(samples: list[dict]) -> dict:
     faster dense matmul). Its samples up to :data:`FEW_ROWS` computed rows get a fit of
     their own besides the one over all (``few_rows``, with ``max_rows``: the cost model takes
     it up to there). The main fit keeps every sample: without the few-row ones, its fixed
-    cost (107 us on the AVX-512 machine, 34 us with them) left small layers dense.
+    cost (107 us on the AVX-512 machine, 34 us with them) left small layers dense. The
+    few-row fit takes the main fit's cost per call as it is (a call costs that whatever its
+    rows; fitted on its own from large layers' samples it came out 0 and put a 20%-pruned
+    128x128 layer at 5 rows at a third of dense).
     """
     entry = fit(samples, _terms(samples))
     few = [s for s in samples if s["computed_rows"] <= FEW_ROWS]
     if any(s["blocks"] > 1 for s in samples) and len(few) >= 2 * len(_terms(few)):
-        entry["few_rows"] = {**fit(few, _terms(few)), "max_rows": max(s["computed_rows"] for s in few)}
+        entry["few_rows"] = {**fit(few, _terms(few), fixed=entry["fixed"]), "max_rows": max(s["computed_rows"] for s in few)}
     precisions = sorted({s["dtype"] for s in samples if "dtype" in s})
     if len(precisions) > 1:
         by_precision = {}

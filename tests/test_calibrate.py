@@ -227,8 +227,10 @@ def test_a_k_blocked_kernel_has_a_fit_of_its_own_for_a_few_rows():
         return sum(terms[t] * calibrate.TERMS[t]({"stored": stored, "bytes": stored * 6, "computed_rows": rows, "blocks": 1,
                                                    "shape": [1000, 1000], "format": "csr", "kernel": "blocked"}) for t in terms)
 
-    assert predicted(few, 4) == pytest.approx(fixed + stored * floor, rel=1e-3)
-    assert predicted(few, 16) == pytest.approx(fixed + stored * floor, rel=1e-3)
+    # A call's fixed cost is the main fit's (it does not depend on the rows); the floor is the few-row fit's own.
+    assert few["fixed"] == entry["fixed"]
+    assert predicted(few, 4) == pytest.approx(fixed + stored * floor, rel=1e-2)
+    assert predicted(few, 16) == pytest.approx(fixed + stored * floor, rel=1e-2)
     # The main fit is the one over every sample, as for any kernel.
     assert {k: v for k, v in entry.items() if k != "few_rows"} == calibrate.fit(samples, calibrate._terms(samples))
     # The cost model: the few-row fit up to 16 rows, the main one above; a dense kernel of 40 ps per value and row
