@@ -307,14 +307,12 @@ def _positions(sample: dict) -> int:
 def fit(samples: list[dict], terms: tuple[str, ...], fixed: float | None = None) -> dict:
     """Least squares over ``terms``, each sample weighted by its whole call's time (the noise scales with it);
     a negative coefficient is dropped and the rest refit. With ``fixed`` the cost per call is that, not fitted."""
-    y = np.array([s["seconds"] for s in samples]) - (fixed or 0.0)
-    if fixed is not None:
-        terms = tuple(t for t in terms if t != "fixed")
+    y = np.array([s["seconds"] for s in samples])
     weight = 1.0 / np.array([s["total_seconds"] for s in samples])
-    active = list(terms)
+    active = [t for t in terms if fixed is None or t != "fixed"]
     while True:
         a = np.array([[TERMS[t](s) for t in active] for s in samples]) * weight[:, None]
-        solution, *_ = np.linalg.lstsq(a, y * weight, rcond=None)
+        solution, *_ = np.linalg.lstsq(a, (y - (fixed or 0.0)) * weight, rcond=None)
         if (solution >= 0).all() or len(active) == 1:
             break
         active.pop(int(np.argmin(solution)))
@@ -322,7 +320,6 @@ def fit(samples: list[dict], terms: tuple[str, ...], fixed: float | None = None)
     coefficients.update({t: float(max(0.0, v)) for t, v in zip(active, solution)})
     if fixed is not None:
         coefficients["fixed"] = fixed
-        y = y + fixed
     predicted = np.array([sum(coefficients[t] * TERMS[t](s) for t in TERMS) for s in samples])
     # Relative to the whole call: what the schedule's choices see of a model's time.
     coefficients["median_relative_error"] = round(float(np.median(np.abs(predicted - y) * weight)), 3)
