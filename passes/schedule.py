@@ -83,7 +83,9 @@ class Schedule(Pass):
     not candidates.
     The op is rebuilt with the chosen storage as its operands, the format's ``params``
     and ``tiles``; ``sparsile.sparsity`` records the format, the bytes stored, both
-    predictions and the batch size where the choice would flip. ``formats`` limits the
+    predictions and the batch size where the choice would flip (or, where the weight stays
+    dense, why: naming ``target-name``, the target as the user gave it, and what each
+    format that holds the pattern lacks there). ``formats`` limits the
     sparse storage formats considered (``dense`` always is one). A kernel whose rows are
     dynamic (within the program's bounds, :mod:`sparsile.passes.row_bounds`) is compiled
     for several row counts over one storage: a candidate must have a plan at each, and
@@ -96,6 +98,8 @@ class Schedule(Pass):
 
     name = "schedule"
     target: str = "cpu"
+    #: The target as the user named it (``cpu:aarch64``...), for messages; the family where empty.
+    target_name: str = ""
     margin: float = MARGIN
     formats: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
@@ -191,10 +195,10 @@ class Schedule(Pass):
             best = sparse[0]
             fallback = f"predicted {best.predicted() * 1e6:.3g} us as {best.fmt.name} vs {dense.predicted() * 1e6:.3g} us dense at {_rows(bounds, counts)}"
         elif pattern.is_sparse and conv is not None:
-            fallback = f"no storage format for {pattern} convolutions ({conv.describe()}) runs on target {self.target}"
+            fallback = f"no storage format for {pattern} convolutions ({conv.describe()}) runs on target {self.target_name or self.target}"
         elif pattern.is_sparse:
-            fallback = f"no storage format for {pattern} runs on target {self.target} at {_rows(bounds, counts)}"
-            fallback += self._missing_features(pattern)
+            fallback = f"no storage format for {pattern} runs on target {self.target_name or self.target} at {_rows(bounds, counts)}"
+            fallback += self._why_none(pattern, weight, counts)
         decision: dict[str, Any] = {
             "format": chosen.fmt.name,
             "storage": chosen.fmt.describe(chosen.plan.params),
@@ -270,14 +274,21 @@ class Schedule(Pass):
         op.erase()
         return True
 
-    def _missing_features(self, pattern: Pattern) -> str:
-        """Why the formats that hold ``pattern`` but need a target feature were not candidates (``""`` if none)."""
-        lacking = [
-            f"{fmt.name} needs {missing}"
-            for fmt in all_formats()
-            if fmt.holds(pattern) and (not self.formats or fmt.name in self.formats) and (missing := fmt.missing_features(self.features))
-        ]
-        return f" ({'; '.join(lacking)}, which target {self.target} lacks)" if lacking else ""
+    def _why_none(self, pattern: Pattern, weight: np.ndarray, counts: list[int]) -> str:
+        """Why the sparse formats that hold ``pattern`` were no candidates (``""`` if none held it):
+        a target feature they need, or a row count their kernel cannot take."""
+        reasons = []
+        for fmt in all_formats():
+            if fmt.name == "dense" or not fmt.holds(pattern) or (self.formats and fmt.name not in self.formats):
+                continue
+            if missing := fmt.missing_features(self.features):
+                reasons.append(f"{fmt.name} needs {missing}, which target {self.target_name or self.target} lacks")
+                continue
+            quant = SCHEMES[self.quantize] if self.quantize else None
+            beyond = [rows for rows in counts if fmt.plan_stored(pattern, weight, rows, self.target, quant) is None]
+            if beyond:
+                reasons.append(f"{fmt.name} has no {self.target} kernel for {_count(beyond[0], 'row')}")
+        return f" ({'; '.join(reasons)})" if reasons else ""
 
     def _candidate(self, fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, counts: list[int]) -> _Candidate | None:
         """``fmt``'s storage of ``weight`` (packed for the largest row count) and its plans at each of ``counts``."""
@@ -313,6 +324,10 @@ class Schedule(Pass):
         return _Candidate(fmt, plan, storage, ((rows, plan, fmt.seconds(storage, plan)),))
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _rows(bounds: tuple[int, int], counts: list[int]) -> str:
     low, high = bounds
-    return f"{high} rows" if low == high else f"{low}..{high} rows (compiled for {', '.join(map(str, counts))})"
+    return _count(high, "row") if low == high else f"{low}..{high} rows (compiled for {', '.join(map(str, counts))})"

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ArgumentError, RuntimeLoadError
 from .device_tensor import DeviceTensor
-from .device_transfer import to_device, to_host
+from .device_transfer import mapped_copy, to_device, to_host
 from .devices import get_device, register_user, vm_instance
 from .signature import Signature, parse_declaration
 
@@ -120,7 +120,7 @@ class IreeModule:
         # Copied out so no array the caller keeps pins IREE memory past interpreter exit.
         if not on_host:
             return [to_host(self._device, r) if hasattr(r, "_buffer_view") else np.array(r, copy=True) for r in results]
-        return [np.array(r.to_host() if hasattr(r, "to_host") else r, copy=True) for r in results]
+        return [mapped_copy(r) if hasattr(r, "_buffer_view") else np.array(r, copy=True) for r in results]
 
     def release(self) -> None:
         """Drop the runtime objects now (newest first); the module cannot be called after."""

@@ -41,6 +41,9 @@ class LoadedModel:
         if missing:
             raise ArtifactError(f"the module reads parameter scope(s) {', '.join(missing)} and no archive was given for them")
         self._module: Any = None
+        # Per output, the arrays it travels as: fixed by the manifest, so counted once, not per call.
+        self._result_counts = [len(storage_shapes(spec)) for spec in manifest.outputs]
+        self._all_dense_outputs = all(spec.layout == "dense" for spec in manifest.outputs)
         structure = manifest.output_structure
         if structure is not None:
             try:
@@ -124,13 +127,13 @@ class LoadedModel:
         """Call the model and return its results as a flat list (no output structure)."""
         arrays, as_torch = self._check_args(args)
         results = self.runtime_module()(arrays)
-        expected = sum(len(storage_shapes(spec)) for spec in self.manifest.outputs)
-        if len(results) != expected:
-            raise ArtifactError(f"@{self.manifest.entry} returned {len(results)} result(s); the manifest lists {expected}")
+        if len(results) != sum(self._result_counts):
+            raise ArtifactError(f"@{self.manifest.entry} returned {len(results)} result(s); the manifest lists {sum(self._result_counts)}")
+        if self._all_dense_outputs:
+            return [_to_torch(r) for r in results] if as_torch else list(results)
         out: list[Any] = []
         position = 0
-        for spec in self.manifest.outputs:
-            count = len(storage_shapes(spec))
+        for spec, count in zip(self.manifest.outputs, self._result_counts):
             parts, position = results[position : position + count], position + count
             if spec.layout != "dense":
                 out.append(from_storage(parts, spec))
@@ -227,11 +230,17 @@ def _is_torch_tensor(value: Any) -> bool:
     return type(value).__module__.startswith("torch") and hasattr(value, "detach")
 
 
+#: numpy / torch dtype -> its numpy spelling (numpy's ``dtype.name`` takes microseconds: every call asks).
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
 def _dtype_name(value: Any) -> str:
     dtype = value.dtype
-    if isinstance(dtype, np.dtype):
-        return dtype.name
-    return str(dtype).removeprefix("torch.")
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = dtype.name if isinstance(dtype, np.dtype) else str(dtype).removeprefix("torch.")
+        _DTYPE_NAMES[dtype] = name
+    return name
 
 
 def _as_array(arg: Any, index: int, spec: TensorSpec) -> tuple[Any, bool]:
@@ -271,7 +280,7 @@ def _from_torch(tensor: Any) -> np.ndarray:
 def _to_torch(array: np.ndarray) -> Any:
     import torch
 
-    if array.dtype.name == "bfloat16":
+    if array.dtype.kind == "V" and _dtype_name(array) == "bfloat16":  # ml_dtypes' types are numpy void kinds
         return torch.from_numpy(np.ascontiguousarray(array).view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(array)
 

@@ -24,7 +24,7 @@ def _host_runs_bitmask() -> bool:
 #: format is not a candidate and a layer asked to use it stays dense, saying so.
 HOST_BITMASK = _host_runs_bitmask()
 #: The fallback reason's tail on a host without either.
-LACKS_BITMASK = "(bitmask needs AVX-512 VBMI2 (vector-expand) or AVX2 (vector-permute), which target cpu lacks)"
+LACKS_BITMASK = "(bitmask needs AVX-512 VBMI2 (vector-expand) or AVX2 (vector-permute), which target cpu:host lacks)"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -58,6 +58,22 @@ def test_bitmask_needs_one_of_the_two_features():
     assert BITMASK.missing_features(("vector-expand",)) == ""
 
 
+@pytest.mark.parametrize("target, rows, reason", [
+    ("cpu:x86_64:sandybridge", 1, "bitmask needs AVX-512 VBMI2 (vector-expand) or AVX2 (vector-permute), which target cpu:x86_64:sandybridge lacks"),
+    ("cpu:x86_64:haswell", 9, "bitmask has no cpu kernel for 9 rows"),
+])
+def test_a_layer_asked_for_bitmask_that_cannot_have_it_stays_dense_and_says_why(target, rows, reason):
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(128, 32).eval()
+    with torch.no_grad():
+        layer.weight[torch.rand_like(layer.weight) < 0.5] = 0
+    compiled = sparsile.compile(layer, (torch.randn(rows, 128),), target=target, cache=False, sparsity={"weight": "csr"},
+                                pass_options={"schedule": {"formats": ["bitmask"]}})
+    (row,) = compiled.report
+    noun = "row" if rows == 1 else "rows"
+    assert (row.format, row.fallback) == ("dense", f"no storage format for csr runs on target {target} at {rows} {noun} ({reason})")
+
+
 def _weight(shape=(5, 70), density=0.4, seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (rng.standard_normal(shape) * (rng.random(shape) < density)).astype(np.float32)
