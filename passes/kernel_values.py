@@ -175,7 +175,7 @@ def expand_tile(
 
     int4 tiles start at byte ``start`` (each tile's nibbles padded to whole bytes): the
     eight bytes there are unpacked into ``scratch`` (a ``memref<16xi8>``) and expanded from it.
-    With ``lanes_table`` (:func:`permute_lanes_table`, a ``memref<256x8xi32>``) the tile is
+    With ``lanes_table`` (:func:`permute_lanes_table`, a ``memref<256x16xi32>``) the tile is
     expanded by permutes instead of ``vector.expandload`` (:func:`_permute_expand`).
     """
     if quant.bits == 4:
@@ -198,24 +198,29 @@ PERMUTE_LANES = 8
 
 
 def permute_lanes_table() -> np.ndarray:
-    """``[256, 8]`` int32: for each 8-bit mask, lane ``i``'s index among the mask's set lanes, -1 where unset.
+    """``[256, 16]`` int32, one 64-byte row per 8-bit mask: lane ``i``'s index among the mask's
+    set lanes (columns 0-7; 0 where unset), then lane ``i``'s keep mask (columns 8-15: all
+    ones where set, 0 where unset).
 
     Where lane ``i`` is set, it takes the value after the ``popcount(mask & (2**i - 1))``
-    values of the lanes below it; ``vpermps`` reads the index's low three bits, and the
-    sign says which lanes are zeros.
+    values of the lanes below it. The keep masks zero the unset lanes with one ``vandps``
+    that reads them from memory; deriving them from the indices took a compare per half
+    tile and a register to hold it (117 instructions per mask word, 16 of them stack
+    spills and reloads, against 85 and none).
     """
     masks = np.arange(256)[:, None]
     lanes = np.arange(PERMUTE_LANES)[None, :]
-    below = np.bitwise_count((masks & ((1 << lanes) - 1)).astype(np.uint8)).astype(np.int8)
-    return np.where((masks >> lanes) & 1, below, -1).astype(np.int32)
+    below = np.bitwise_count((masks & ((1 << lanes) - 1)).astype(np.uint8)).astype(np.int32)
+    kept = ((masks >> lanes) & 1).astype(bool)
+    return np.concatenate([np.where(kept, below, 0), np.where(kept, -1, 0)], axis=1).astype(np.int32)
 
 
 def _permute_expand(values: ir.Value, stored: ir.Type, start: ir.Value, bits: ir.Value, table: ir.Value) -> ir.Value:
     """:func:`expand_tile` without an expand instruction (AVX2): per half of the tile, eight
     values are loaded where its nonzeros start, widened to float32 and moved to their lanes
     by ``vpermps`` with the indices ``table`` holds for the half's 8 mask bits; unset lanes
-    are zeroed. The loads may read up to seven values past the last nonzero (the storage
-    keeps spare values there).
+    are zeroed by and-ing with the keep masks beside them. The loads may read up to seven
+    values past the last nonzero (the storage keeps spare values there).
 
     MLIR's vector dialect has no register permute with run-time indices that LLVM keeps
     (``vector.gather`` is scalarised, ``vector.shuffle`` takes constant masks), so the
@@ -225,17 +230,17 @@ def _permute_expand(values: ir.Value, stored: ir.Type, start: ir.Value, bits: ir
     lanes_i32, lanes_f32 = ir.VectorType.get([PERMUTE_LANES], i32), ir.VectorType.get([PERMUTE_LANES], f32)
     element = ir.MemRefType(values.type).element_type
     wide = arith.ExtUIOp(i32, bits).result
-    zero_i32 = arith.ConstantOp(lanes_i32, ir.DenseElementsAttr.get_splat(lanes_i32, ir.IntegerAttr.get(i32, 0))).result
-    zero_f32 = arith.ConstantOp(lanes_f32, ir.DenseElementsAttr.get_splat(lanes_f32, ir.FloatAttr.get(f32, 0.0))).result
     halves, position = [], start
     for half in range(LANES // PERMUTE_LANES):
         shifted = wide if half == 0 else arith.ShRUIOp(wide, arith.ConstantOp(i32, PERMUTE_LANES * half).result).result
         mask = arith.AndIOp(shifted, arith.ConstantOp(i32, 0xFF).result).result
-        lanes = vector.LoadOp(lanes_i32, table, [arith.IndexCastOp(index, mask).result, index_constant(0)]).result
+        row = arith.IndexCastOp(index, mask).result
+        lanes = vector.LoadOp(lanes_i32, table, [row, index_constant(0)]).result
+        keep = vector.LoadOp(lanes_i32, table, [row, index_constant(PERMUTE_LANES)]).result
         raw = vector.LoadOp(ir.VectorType.get([PERMUTE_LANES], element), values, [position]).result
         moved = llvm.CallIntrinsicOp(lanes_f32, "llvm.x86.avx2.permps", [to_f32(raw, stored), lanes], [], []).result
-        kept = arith.CmpIOp(arith.CmpIPredicate.sge, lanes, zero_i32).result
-        halves.append(arith.SelectOp(kept, moved, zero_f32).result)
+        kept = arith.AndIOp(vector.BitCastOp(lanes_i32, moved).result, keep).result
+        halves.append(vector.BitCastOp(lanes_f32, kept).result)
         if half + 1 < LANES // PERMUTE_LANES:
             position = arith.AddIOp(position, arith.IndexCastOp(index, math.CtPopOp(mask).result).result).result
     return vector.ShuffleOp(halves[0], halves[1], list(range(LANES))).result

@@ -8,8 +8,8 @@ read as tiles of :data:`LANES` consecutive weights, either
 - *dense* tiles: the row's values as they are stored, or
 - *bitmask* tiles: a 16-bit mask of the tile's nonzeros (four tiles per 64-bit word)
   and the nonzeros packed; ``vector.expandload`` (``vexpandps`` / ``vpexpandb`` on
-  AVX-512 VBMI2), or on AVX2 two ``vpermps`` with indices from a 256-entry table,
-  puts them back in their lanes and the pointer moves by the mask's popcount.
+  AVX-512 VBMI2), or on AVX2 two ``vpermps`` with indices from a 256-entry table
+  (and the table's keep masks zeroing the unset lanes), puts them back in their lanes and the pointer moves by the mask's popcount.
   The popcounts of a word's four tiles are independent, so the only serial
   dependency is one add per word.
 
@@ -76,7 +76,7 @@ def row_kernel(name: str, spec: RowKernel) -> func.FuncOp:
     Arguments: workgroup id, ``x [m, kp]`` (f32, zero-padded), the storage (dense:
     ``values [n, kp]``, or ``[n, kp/2]`` bytes for int4; bitmask: ``masks [n, kp/64]``
     i64, ``values [nnz]``, ``offsets [n + 1]`` i32, and with ``expand = permute`` the
-    ``lanes [256, 8]`` i32 table of :func:`~sparsile.passes.kernel_values.permute_lanes_table`), then int4's group ``scales``
+    ``lanes [256, 16]`` i32 table of :func:`~sparsile.passes.kernel_values.permute_lanes_table`), then int4's group ``scales``
     (``[n, ceil(kp/group)]``), and the result ``y [m, n]``. int8 sums leave unscaled: the
     epilogue applies the row scales.
     """
@@ -93,7 +93,7 @@ def row_kernel(name: str, spec: RowKernel) -> func.FuncOp:
             ir.MemRefType.get([spec.n + 1], i32),
         ]
         if spec.expand == "permute":
-            storage.append(ir.MemRefType.get([256, PERMUTE_LANES], i32))
+            storage.append(ir.MemRefType.get([256, 2 * PERMUTE_LANES], i32))
     if spec.quant.group:
         storage.append(ir.MemRefType.get([spec.n, -(-spec.kp // spec.quant.group)], f32))
     signature = [index, ir.MemRefType.get([spec.m, spec.kp], f32), *storage, ir.MemRefType.get([spec.m, spec.n], f32)]

@@ -28,11 +28,13 @@ PERMUTE = {"schedule": {"formats": ["bitmask"], "features": ["vector-permute"]}}
 
 def test_the_lanes_table_expands_every_byte_mask():
     table = permute_lanes_table()
-    assert table.shape == (256, PERMUTE_LANES) and table.dtype == np.int32
+    assert table.shape == (256, 2 * PERMUTE_LANES) and table.dtype == np.int32
     packed = np.arange(1, PERMUTE_LANES + 1, dtype=np.float32)  # the half tile's nonzeros, in order
     for mask in range(256):
-        lanes = table[mask]
-        expanded = np.where(lanes >= 0, packed[lanes & 7], 0.0)  # what vpermps + the select make
+        lanes, keep = table[mask, :PERMUTE_LANES], table[mask, PERMUTE_LANES:]
+        assert set(keep.tolist()) <= {0, -1}
+        moved = packed[lanes & 7]  # vpermps reads the indices' low three bits
+        expanded = (moved.view(np.int32) & keep).view(np.float32)  # the and with the keep masks
         bits = (mask >> np.arange(PERMUTE_LANES)) & 1 == 1
         want = np.zeros(PERMUTE_LANES, np.float32)
         want[bits] = packed[: bits.sum()]

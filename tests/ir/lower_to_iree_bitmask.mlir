@@ -34,25 +34,29 @@ func.func @bitmask_f32(%x: tensor<1x4xf32>, %b: tensor<3xf32>) -> tensor<1x3xf32
 // -----
 
 // The permute expand (AVX2 without VBMI2): the storage ends with 8 spare values, and the
-// kernel takes the 256 x 8 lanes table as one more operand; each tile's halves are loaded
+// kernel takes the 256 x 16 lanes table as one more operand; each tile's halves are loaded
 // eight values at a time where their nonzeros start (the second half after the first's
-// popcount), moved into their lanes by vpermps and the unset lanes zeroed: no expandload.
+// popcount), moved into their lanes by vpermps with the indices of the mask's table row and
+// the unset lanes zeroed by and-ing with the keep masks in the same row: no expandload.
 // CHECK-LABEL: func.func private @sparsile_kernel_0
-// CHECK-SAME: (%{{.*}}: index, %{{.*}}: memref<1x64xf32>, %{{.*}}: memref<3x1xi64>, %{{.*}}: memref<11xf32>, %{{.*}}: memref<4xi32>, %[[TABLE:.*]]: memref<256x8xi32>, %{{.*}}: memref<1x3xf32>)
+// CHECK-SAME: (%{{.*}}: index, %{{.*}}: memref<1x64xf32>, %{{.*}}: memref<3x1xi64>, %{{.*}}: memref<11xf32>, %{{.*}}: memref<4xi32>, %[[TABLE:.*]]: memref<256x16xi32>, %{{.*}}: memref<1x3xf32>)
 // CHECK-NOT: vector.expandload
-// CHECK: vector.load %[[TABLE]][%{{.*}}, %{{.*}}] : memref<256x8xi32>, vector<8xi32>
+// CHECK: %[[INDICES:.*]] = vector.load %[[TABLE]][%[[ROW:.*]], %{{.*}}] : memref<256x16xi32>, vector<8xi32>
+// CHECK: %[[KEEP:.*]] = vector.load %[[TABLE]][%[[ROW]], %{{.*}}] : memref<256x16xi32>, vector<8xi32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] : memref<11xf32>, vector<8xf32>
-// CHECK: llvm.call_intrinsic "llvm.x86.avx2.permps"(%{{.*}}, %{{.*}}) : (vector<8xf32>, vector<8xi32>) -> vector<8xf32>
-// CHECK: arith.cmpi sge
-// CHECK: arith.select
+// CHECK: %[[MOVED:.*]] = llvm.call_intrinsic "llvm.x86.avx2.permps"(%{{.*}}, %[[INDICES]]) : (vector<8xf32>, vector<8xi32>) -> vector<8xf32>
+// CHECK: %[[BITS:.*]] = vector.bitcast %[[MOVED]] : vector<8xf32> to vector<8xi32>
+// CHECK: arith.andi %[[BITS]], %[[KEEP]] : vector<8xi32>
+// CHECK-NOT: arith.select
 // CHECK: math.ctpop %{{.*}} : i32
 // CHECK: llvm.call_intrinsic "llvm.x86.avx2.permps"
 // CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] : vector<8xf32>, vector<8xf32>
 // CHECK: vector.fma
 // CHECK-NOT: vector.expandload
 // CHECK-LABEL: func.func @bitmask_permute
-// The table's first rows: mask 0 (no lane kept: all -1), then mask 1 (lane 0 takes value 0).
-// CHECK-DAG: %[[LANES:.*]] = arith.constant dense<"0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFF{{.*}}"> : tensor<256x8xi32>
+// The table's first rows: mask 0 (indices 0, nothing kept), then mask 1 (lane 0 takes value 0
+// and is the one kept).
+// CHECK-DAG: %[[LANES:.*]] = arith.constant dense<"0x000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000FFFFFFFF00000000{{.*}}"> : tensor<256x16xi32>
 // CHECK: call @sparsile_dispatch_0(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[LANES]])
 func.func @bitmask_permute(%x: tensor<1x4xf32>) -> tensor<1x3xf32> {
   %m = arith.constant dense<[[5], [0], [2]]> : tensor<3x1xi64>
