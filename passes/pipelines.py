@@ -46,7 +46,8 @@ def kernels(o: CompileOptions) -> list[PipelineElement]:
         make("fuse-epilogues"),  # bias, scale, activation, residual -> the kernel's epilogue
         make("rewrite-gelu-tanh"),  # unfused GELU-tanh as x * sigmoid(2u), torch-mlir's constant corrected
         make("compact-structured"),  # pruned neurons removed physically, consumers' inputs shrunk to match
-        make("schedule", target=o.target.family, target_name=o.target.spec, features=o.target.features, quantize=o.quantize or "",  # per kernel: storage and tiles
+        make("schedule", target=o.target.family, target_name=o.target.spec,  # per kernel: storage and tiles
+             features=o.target.features, quantize=o.quantize or "",
              tune=_tunable(o), tune_flags=(*o.target.flags, *o.iree_flags) if _tunable(o) else ()),
         UpstreamPass("canonicalize"),  # drop the dense weights the chosen storage replaced
     ])
