@@ -150,12 +150,15 @@ class Schedule(Pass):
                 return False
             bounds = found
             counts = buckets(*bounds)
+        considered: list[_Candidate | str | None]
         if conv is not None:
             input_shape = tuple(ir.RankedTensorType(kernel.input.type).shape)
-            made = (self._conv_candidate(fmt, pattern, weight, conv, input_shape, rows) for fmt in all_formats())
+            considered = [self._conv_candidate(fmt, pattern, weight, conv, input_shape, rows) for fmt in all_formats()]
         else:
-            made = (self._candidate(fmt, pattern, weight, counts) for fmt in all_formats())
-        candidates = [c for c in made if c is not None]
+            considered = [self._candidate(fmt, pattern, weight, counts) for fmt in all_formats()]
+        candidates = [c for c in considered if isinstance(c, _Candidate)]
+        # Why the formats that hold the pattern were no candidates: said where the weight stays dense for want of any.
+        rejected = [c for c in considered if isinstance(c, str)]
         dense = next((c for c in candidates if c.fmt.name == "dense"), None)
         if dense is None:
             what = f"{self.quantize} " if self.quantize else ""
@@ -195,10 +198,10 @@ class Schedule(Pass):
             best = sparse[0]
             fallback = f"predicted {best.predicted() * 1e6:.3g} us as {best.fmt.name} vs {dense.predicted() * 1e6:.3g} us dense at {_rows(bounds, counts)}"
         elif pattern.is_sparse and conv is not None:
-            fallback = f"no storage format for {pattern} convolutions ({conv.describe()}) runs on target {self.target_name or self.target}"
+            fallback = f"no storage format for {pattern} convolutions ({conv.describe()}) runs on target {self._target_label}"
         elif pattern.is_sparse:
-            fallback = f"no storage format for {pattern} runs on target {self.target_name or self.target} at {_rows(bounds, counts)}"
-            fallback += self._why_none(pattern, weight, counts)
+            fallback = f"no storage format for {pattern} runs on target {self._target_label} at {_rows(bounds, counts)}"
+            fallback += f" ({'; '.join(rejected)})" if rejected else ""
         decision: dict[str, Any] = {
             "format": chosen.fmt.name,
             "storage": chosen.fmt.describe(chosen.plan.params),
@@ -274,39 +277,29 @@ class Schedule(Pass):
         op.erase()
         return True
 
-    def _why_none(self, pattern: Pattern, weight: np.ndarray, counts: list[int]) -> str:
-        """Why the sparse formats that hold ``pattern`` were no candidates (``""`` if none held it):
-        a target feature they need, or a row count their kernel cannot take."""
-        reasons = []
-        for fmt in all_formats():
-            if fmt.name == "dense" or not fmt.holds(pattern) or (self.formats and fmt.name not in self.formats):
-                continue
-            if missing := fmt.missing_features(self.features):
-                reasons.append(f"{fmt.name} needs {missing}, which target {self.target_name or self.target} lacks")
-                continue
-            quant = SCHEMES[self.quantize] if self.quantize else None
-            beyond = [rows for rows in counts if fmt.plan_stored(pattern, weight, rows, self.target, quant) is None]
-            if beyond:
-                reasons.append(f"{fmt.name} has no {self.target} kernel for {_count(beyond[0], 'row')}")
-        return f" ({'; '.join(reasons)})" if reasons else ""
+    @property
+    def _target_label(self) -> str:
+        return self.target_name or self.target
 
-    def _candidate(self, fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, counts: list[int]) -> _Candidate | None:
-        """``fmt``'s storage of ``weight`` (packed for the largest row count) and its plans at each of ``counts``."""
+    def _candidate(self, fmt: StorageFormat, pattern: Pattern, weight: np.ndarray, counts: list[int]) -> _Candidate | str | None:
+        """``fmt``'s storage of ``weight`` (packed for the largest row count) and its plans at each of ``counts``;
+        None where ``fmt`` does not hold ``pattern`` (or is not among ``formats``), else why it cannot store it here."""
         if not fmt.holds(pattern) or (self.formats and fmt.name not in self.formats and fmt.name != "dense"):
             return None
-        if fmt.missing_features(self.features):
-            return None
+        if missing := fmt.missing_features(self.features):
+            return f"{fmt.name} needs {missing}, which target {self._target_label} lacks"
         quant = SCHEMES[self.quantize] if self.quantize else None
-        plans = [fmt.plan_stored(pattern, weight, rows, self.target, quant) for rows in counts]
-        plans = [fmt.for_features(plan, self.features) if plan is not None else None for plan in plans]
+        found = [fmt.plan_stored(pattern, weight, rows, self.target, quant) for rows in counts]
+        unplanned = next((rows for rows, plan in zip(counts, found) if plan is None), None)
+        if unplanned is not None:
+            return f"{fmt.name} has no {self.target} kernel for {_count(unplanned, 'row')}"
+        plans = [fmt.for_features(plan, self.features) for plan in found if plan is not None]
         main = plans[-1]
-        if main is None:
-            return None
         shared: list[Plan] = []
-        for plan in plans:
-            replanned = fmt.replan(plan, main.params, weight.shape) if plan is not None else None
-            if replanned is None:
-                return None  # the storage cannot run at one of the row counts
+        for rows, plan in zip(counts, plans):
+            replanned = fmt.replan(plan, main.params, weight.shape)
+            if replanned is None:  # the storage, packed for the largest row count, cannot run at this one
+                return f"{fmt.name} has no {self.target} kernel for {_count(rows, 'row')} over storage packed for {_count(counts[-1], 'row')}"
             shared.append(replanned)
         storage = fmt.pack(weight, main.params)
         return _Candidate(fmt, main, storage, tuple((rows, plan, fmt.seconds(storage, plan, weight.shape)) for rows, plan in zip(counts, shared)))
