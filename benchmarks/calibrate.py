@@ -24,7 +24,10 @@ checked-in ``avx512`` file, which says that too (no compile for this host choose
 families) are fitted the same way from ``benchmarks/gpu_results.json``, the timings
 ``python benchmarks/gpu.py run`` wrote on a GPU machine (its comparison-only cases,
 ``as_scheduled`` false, are left out); ``--gpu-only`` refits just those into an existing
-file; ``--only FORMAT/KERNEL,...`` refits the named CPU kernels into an existing file.
+file; ``--only FORMAT/KERNEL,...`` refits the named CPU kernels into an existing file,
+timing each layer dense beside them: where dense runs at another speed than the file's dense
+fit says, the new timings would not compare with the others, and nothing is written
+(see ``check_drift``).
 ``--quick`` measures one small shape with short timing (for CI: it checks the script,
 its numbers are rough).
 """
@@ -188,7 +191,13 @@ class Doubling(torch.nn.Module):
 
 
 def measure(fmt: str, kernel: str, pattern: str, shape: tuple[int, int], rows: int, density: float, seconds: float, dtype: str = "f32",
-            features: tuple[str, ...] = ()) -> dict:
+            features: tuple[str, ...] = (), reference: Path | None = None) -> dict:
+    """One layer forced into ``fmt``, timed against a compiled ``x * 2`` (the call's own cost).
+
+    With ``reference`` (a coefficient file whose other kernels the new timings must compare with:
+    ``--only``), the same layer stored dense is timed too, interleaved, and the sample records
+    it beside what that file's dense fit predicts (:func:`check_drift`).
+    """
     layer = layer_for(pattern, shape, density, dtype)
     x = torch.randn(rows, shape[0], dtype=DTYPES[dtype])
     options: dict = {"cache": False}
@@ -204,20 +213,75 @@ def measure(fmt: str, kernel: str, pattern: str, shape: tuple[int, int], rows: i
     (report,) = compiled.report
     if report.format != fmt:
         raise RuntimeError(f"{fmt}/{kernel}: the layer was stored as {report.format}, not {fmt}")
-    layer_times: list[float] = []
-    call_times: list[float] = []
+    dense, dense_predicted = _dense_reference(layer, x, dtype, reference) if reference is not None else (None, 0.0)
+    timed = {"layer": compiled, "call": call, **({"dense": dense} if dense is not None else {})}
+    times: dict[str, list[float]] = {name: [] for name in timed}
     with torch.no_grad():
-        for _ in range(3):  # interleaved, so that the machine's drift hits both alike
-            layer_times += median_ms(lambda: compiled(x), seconds)
-            call_times += median_ms(lambda: call(x), seconds)
-    compiled.release()
-    call.release()
+        for _ in range(3):  # interleaved, so that the machine's drift hits all alike
+            for name, model in timed.items():
+                times[name] += median_ms(lambda model=model: model(x), seconds)
+    for model in timed.values():
+        model.release()
     stored = report.stored_values
     computed, blocks = _computed_rows(fmt, kernel, rows)
-    total, overhead = statistics.median(layer_times) / 1e3, statistics.median(call_times) / 1e3
-    return {"format": fmt, "kernel": kernel, "shape": list(shape), "rows": rows, "computed_rows": computed, "blocks": blocks,
-            "density": density, "dtype": dtype, "stored": stored, "bytes": int(report.sparse_bytes),
-            "call_seconds": overhead, "total_seconds": total, "seconds": total - overhead}
+    total, overhead = statistics.median(times["layer"]) / 1e3, statistics.median(times["call"]) / 1e3
+    sample = {"format": fmt, "kernel": kernel, "shape": list(shape), "rows": rows, "computed_rows": computed, "blocks": blocks,
+              "density": density, "dtype": dtype, "stored": stored, "bytes": int(report.sparse_bytes),
+              "call_seconds": overhead, "total_seconds": total, "seconds": total - overhead}
+    if dense is not None:
+        sample["dense_measured_seconds"] = statistics.median(times["dense"]) / 1e3 - overhead
+        sample["dense_predicted_seconds"] = dense_predicted
+    return sample
+
+
+def _dense_reference(layer: torch.nn.Module, x: torch.Tensor, dtype: str, reference: Path) -> tuple[sparsile.CompiledModel, float]:
+    """``layer`` compiled dense as IREE's matmul (not quantized: a quantized dense kernel may be the one being
+    timed), and the seconds ``reference``'s dense fit predicts for it (the schedule records that for a layer with a
+    sparse pattern: any weight holds csr's, which is declared, and dense is the only format)."""
+    options: dict = {"cache": False, "sparsity": {"weight": "csr"}, "pass_options": {"schedule": {"formats": ["dense"]}}}
+    calibrating = os.environ[COST_MODEL_ENV]
+    os.environ[COST_MODEL_ENV] = str(reference)
+    try:
+        dense = sparsile.compile(layer, (x,), **options)
+    finally:
+        os.environ[COST_MODEL_ENV] = calibrating
+    (report,) = dense.report
+    if report.format != "dense" or not report.dense_predicted_us:
+        dense.release()
+        raise RuntimeError(f"{reference} predicts no time for the dense layer {tuple(x.shape)} x {tuple(layer.weight.shape)} in {dtype}: "
+                           "rerun calibrate.py without --only")
+    return dense, report.dense_predicted_us * 1e-6
+
+
+#: How far from its fitted time dense may run (median over a shape's samples, either way) for kernels
+#: timed now to be fitted beside the file's others.
+DRIFT_TOLERANCE = 0.25
+
+
+def check_drift(samples: list[dict], reference: Path) -> str:
+    """Why ``samples`` (timed beside dense: ``--only``) cannot join ``reference``'s fit, or ``""``.
+
+    The schedule compares a kernel's fit with dense's, and this machine's speed drifts from day
+    to day by more than kernels differ, and not alike for every kernel: on a busy day dense
+    float32 4096x4096 at one row ran at 1.7-2.4x its fitted time while the bitmask permute
+    kernel, bound by its expand rather than by memory, cost the same per weight position at
+    2048x2048 as at 4096x4096 (177-180 ps at 30% density, 211-229 ps at 60%; dense's fit: 137
+    ps a weight). Timed alone, it would be fitted below dense; scaled by dense's drift, too:
+    either puts it ahead of a dense kernel that beats it on a quiet machine. So where dense's
+    median time at any shape is off its fit by more than :data:`DRIFT_TOLERANCE`, the timings
+    are refused.
+    """
+    ratios: dict[tuple[int, ...], list[float]] = {}
+    for s in samples:
+        ratios.setdefault(tuple(s["shape"]), []).append(s["dense_measured_seconds"] / s["dense_predicted_seconds"])
+    off = {shape: statistics.median(r) for shape, r in ratios.items()}
+    off = {shape: r for shape, r in off.items() if not 1 / (1 + DRIFT_TOLERANCE) <= r <= 1 + DRIFT_TOLERANCE}
+    if not off:
+        return ""
+    shapes = ", ".join(f"{'x'.join(map(str, shape))}: {r:.2f}x" for shape, r in off.items())
+    return (f"dense ran at another speed than {reference}'s dense fit predicts ({shapes} its fitted time, median over the shape's "
+            f"samples; at most {1 + DRIFT_TOLERANCE:.2f}x either way), so kernels timed now would not compare with the file's others; "
+            "nothing was written. Run it again on a quieter machine, or run calibrate.py without --only to time every kernel alike")
 
 
 def measure_conv(fmt: str, kernel: str, pattern: str, shape: tuple[int, ...], batch: int, density: float, seconds: float) -> dict:
@@ -421,6 +485,10 @@ def main(argv: list[str] | None = None) -> int:
             table.setdefault(fmt, {})[kernel] = {**kept, "kept_from": f"{KEPT_FROM.relative_to(ROOT)} (this host lacks {lacking})"}
             measurements += kept_samples
             continue
+        # A kernel refitted alone is timed beside IREE's dense matmul, to check that it runs as its fit says (check_drift).
+        reference = Path(args.output) if only and (fmt, kernel) != ("dense", "matmul") else None
+        if only and reference is None:
+            print(f"{fmt}/{kernel}: timed as it runs today, with nothing to check that against", file=sys.stderr, flush=True)
         rows_list = sweep.rows[::3] if args.quick else sweep.rows
         kernel_shapes = shapes if args.quick else shapes[: sweep.shapes] + ((LARGE_SHAPE,) if sweep.few_rows else ())
         samples = []
@@ -429,12 +497,18 @@ def main(argv: list[str] | None = None) -> int:
                 for density in sweep.densities:
                     for dtype in sweep.dtypes[:1] if args.quick else sweep.dtypes:
                         print(f"{fmt}/{kernel} {shape[0]}x{shape[1]} M={rows} density={density} {dtype} ...", file=sys.stderr, flush=True)
-                        samples.append(measure(fmt, kernel, sweep.pattern, shape, rows, density, seconds, dtype, sweep.features))
+                        samples.append(measure(fmt, kernel, sweep.pattern, shape, rows, density, seconds, dtype, sweep.features, reference))
+            # Checked shape by shape, so that a busy machine is told before the largest layers are timed.
+            if reference is not None and (problem := check_drift([s for s in samples if tuple(s["shape"]) == shape], reference)):
+                print(f"calibrate.py --only {fmt}/{kernel}: {problem}", file=sys.stderr)
+                return 1
         table.setdefault(fmt, {})[kernel] = fit_kernel(samples)
         measurements += samples
     for (fmt, kernel), sweep in CONV_PLAN.items():
         if only and (fmt, kernel) not in only:
             continue
+        if only:
+            print(f"{fmt}/{kernel}: timed as it runs today (convolutions have no dense reference yet)", file=sys.stderr, flush=True)
         samples = []
         for conv_shape in QUICK_CONV_SHAPES if args.quick else CONV_SHAPES:
             for batch in sweep.rows[:1] if args.quick else sweep.rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -129,6 +130,49 @@ def test_a_broken_model_file_is_a_clear_error(tmp_path, monkeypatch, models):
     _load.cache_clear()
     with pytest.raises(sparsile.SparsileError, match=r"has no coefficients for format '\w+', kernel '\w+'; rerun benchmarks/calibrate.py"):
         sparsile.compile(model, args, cache=False)
+
+
+def _calibrate_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("calibrate", ROOT / "benchmarks" / "calibrate.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["calibrate"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_drift_is_judged_per_shape_by_the_median_of_its_samples():
+    calibrate = _calibrate_module()
+
+    def samples(shape, ratios):
+        return [{"shape": list(shape), "dense_measured_seconds": r * 1e-3, "dense_predicted_seconds": 1e-3} for r in ratios]
+
+    quiet = samples((384, 1536), [1.1, 0.7, 1.2]) + samples((4096, 4096), [0.9, 1.6, 1.0])  # single samples off, medians not
+    assert calibrate.check_drift(quiet, Path("fit.json")) == ""
+    busy = samples((384, 1536), [1.1, 0.9, 1.2]) + samples((4096, 4096), [1.7, 2.4, 1.8])
+    problem = calibrate.check_drift(busy, Path("fit.json"))
+    assert "(4096x4096: 1.80x its fitted time" in problem and "384x1536" not in problem and "nothing was written" in problem
+    assert "(384x1536: 0.70x" in calibrate.check_drift(samples((384, 1536), [0.7, 0.6, 0.75]), Path("fit.json"))
+
+
+def test_a_kernel_refitted_alone_on_a_machine_running_dense_off_its_fit_is_refused(tmp_path):
+    """``--only`` times each layer dense beside the kernel: where dense runs at another speed than the file's dense
+    fit says (here: a fit predicting 1 ms for these ~0.1 ms layers), the new timings are refused and the file is kept."""
+    from sparsile.passes.cost_model import coefficients_file
+
+    data = json.loads(coefficients_file().read_text())
+    data["coefficients"]["dense"]["matmul"] = {"fixed": 1e-3, "per_value": 0.0, "per_row": 0.0, "per_byte": 0.0}
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data))
+    before = path.read_text()
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "calibrate.py"), "--quick", "--only", "csr/batch1", "-o", str(path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert re.search(r"calibrate.py --only csr/batch1: dense ran at another speed than .*model.json's dense fit predicts "
+                     r"\(384x1536: 0\.\d\dx its fitted time", result.stderr), result.stderr
+    assert "nothing was written" in result.stderr
+    assert path.read_text() == before
 
 
 @pytest.mark.parametrize(("error", "expected"), [(0.0, "csr"), (0.2, "dense")])
