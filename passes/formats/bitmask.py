@@ -45,8 +45,15 @@ if TYPE_CHECKING:
 #: Values stored after the last nonzero for the permute expand's eight-value loads (int4
 #: storage always ends with spare bytes: its tiles are read eight bytes at a time).
 SPARE_VALUES = PERMUTE_LANES
-#: The ways a tile is expanded (``params["expand"]``; absent: ``expandload``).
-EXPANDS = ("expandload", "permute")
+#: The ways a tile is expanded (``params["expand"]``; absent: ``expandload``), and the kernel
+#: the cost model times each as (they cost differently).
+KERNEL_OF_EXPAND = {"expandload": "rows", "permute": "permute"}
+EXPANDS = tuple(KERNEL_OF_EXPAND)
+
+
+def _kernel_of(params: dict[str, Any]) -> str:
+    """The kernel of storage packed with ``params`` (an unknown expand is the verifier's to report)."""
+    return KERNEL_OF_EXPAND.get(params.get("expand", "expandload"), "rows")
 
 
 def padded_columns(k: int) -> int:
@@ -91,16 +98,17 @@ class BitmaskFormat(StorageFormat):
         """The permute expand where the target has AVX2 but not AVX-512 VBMI2."""
         if "vector-expand" in features or "vector-permute" not in features:
             return plan
-        return Plan({**plan.params, "expand": "permute"}, plan.tiles, plan.rows, "permute")
+        params = {**plan.params, "expand": "permute"}
+        return Plan(params, plan.tiles, plan.rows, _kernel_of(params))
 
     def kernel(self, plan: Plan) -> str:
-        return "permute" if plan.params.get("expand") == "permute" else "rows"
+        return _kernel_of(plan.params)
 
     def replan(self, plan: Plan, params: dict[str, Any], weight_shape: tuple[int, int]) -> Plan | None:
         """``plan`` over storage packed with ``params``: the storage says how its tiles are expanded."""
         if {k: v for k, v in params.items() if k != "expand"} != {k: v for k, v in plan.params.items() if k != "expand"}:
             return None
-        return Plan(dict(params), plan.tiles, plan.rows, "permute" if params.get("expand") == "permute" else "rows")
+        return Plan(dict(params), plan.tiles, plan.rows, _kernel_of(params))
 
     def tile_variants(self, plan: Plan, weight: np.ndarray, rows: int) -> list[Plan]:
         return [Plan(plan.params, {"rows": r}, plan.rows, plan.kernel) for r in (16, 32, 64, 128) if r != plan.tiles.get("rows")]
