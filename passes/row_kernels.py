@@ -157,9 +157,12 @@ def _multiply_into(spec: RowKernel, x: ir.Value, weight: ir.Value, column: ir.Va
 
 def _dense_row(spec: RowKernel, x: ir.Value, values: ir.Value, scales: ir.Value | None, row: ir.Value) -> list[ir.Value]:
     tiles = spec.kp // LANES
-    step = spec.chains
-    whole = tiles // step * step
     zero = _zero_vector()
+    start, accs = 0, [zero] * (spec.m * spec.chains)
+    if scales is not None and spec.quant.group and spec.kp >= spec.quant.group:
+        start, accs = _scaled_groups(spec, x, values, scales, row, accs)
+    step = spec.chains
+    whole = start + (tiles - start) // step * step
 
     def tile_step(loop: scf.ForOp, count: int) -> list[ir.Value]:
         accs = list(loop.inner_iter_args)
@@ -170,16 +173,42 @@ def _dense_row(spec: RowKernel, x: ir.Value, values: ir.Value, scales: ir.Value 
             accs = _multiply_into(spec, x, weight, column, accs, u % spec.chains)
         return accs
 
-    loop = scf.ForOp(_index(0), _index(whole), _index(step), [zero] * (spec.m * spec.chains))
-    with ir.InsertionPoint(loop.body):
-        scf.YieldOp(tile_step(loop, step))
-    results = list(loop.results)
+    results = accs
+    if start < whole:
+        loop = scf.ForOp(_index(start), _index(whole), _index(step), results)
+        with ir.InsertionPoint(loop.body):
+            scf.YieldOp(tile_step(loop, step))
+        results = list(loop.results)
     if whole < tiles:
         rest = scf.ForOp(_index(whole), _index(tiles), _index(1), results)
         with ir.InsertionPoint(rest.body):
             scf.YieldOp(tile_step(rest, 1))
         results = list(rest.results)
     return [_reduce(results[i * spec.chains : (i + 1) * spec.chains]) for i in range(spec.m)]
+
+
+def _scaled_groups(spec: RowKernel, x: ir.Value, values: ir.Value, scales: ir.Value, row: ir.Value,
+                   accs: list[ir.Value]) -> tuple[int, list[ir.Value]]:
+    """The row's whole int4 scale groups: each group's tiles are summed unscaled and the sums scaled
+    once (a multiply-add per accumulator and group instead of a multiply and a scale load per tile).
+
+    Returns the first tile left over (those past the last whole group) and the accumulators.
+    """
+    group = spec.quant.group
+    group_tiles = group // LANES
+    zero = _zero_vector()
+    vec = ir.VectorType.get([LANES], ir.F32Type.get())
+    loop = scf.ForOp(_index(0), _index(spec.kp // group), _index(1), accs)
+    with ir.InsertionPoint(loop.body):
+        g = loop.induction_variable
+        first = arith.MulIOp(g, _index(group)).result
+        sums = [zero] * len(accs)
+        for u in range(group_tiles):
+            column = arith.AddIOp(first, _index(u * LANES)).result
+            sums = _multiply_into(spec, x, load_tile(values, spec.value_type, row, column, spec.quant), column, sums, u % spec.chains)
+        scale = vector.BroadcastOp(vec, memref.LoadOp(scales, [row, g]).result).result
+        scf.YieldOp([vector.FMAOp(total, scale, acc).result for total, acc in zip(sums, loop.inner_iter_args)])
+    return spec.kp // group * group_tiles, list(loop.results)
 
 
 def _tile_starts(spec: RowKernel, word: ir.Value, pointer: ir.Value) -> tuple[list[ir.Value], ir.Value]:

@@ -109,23 +109,26 @@ def test_mlir_text_with_resources_and_other_entry_name(models, tmp_path):
 
 
 @pytest.mark.parametrize("quantize", ["int8", "int4-g128"])
-def test_quantized_dense_weights_compile_and_match_their_dequantized_model(quantize):
+@pytest.mark.parametrize("rows", [1, 5])
+def test_quantized_dense_weights_compile_and_match_their_dequantized_model(quantize, rows):
     """quantize= turns dense weights into kernels too (form-kernels{all-weights}); an unpruned model compiles and
-    matches the model whose weights are the scheme's dequantized ones."""
+    matches the model whose weights are the scheme's dequantized ones. In features: 300 (two int4 groups of 128
+    and three tiles past them, scaled apart), 256 (two whole groups), 128 (one)."""
     import copy
 
     from sparsile.passes.quantization import SCHEMES
     from sparsile.passes.quantization import quantize as quantized
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(256, 128), torch.nn.ReLU(), torch.nn.Linear(128, 32)).eval()
-    x = torch.randn(5, 256)
+    model = torch.nn.Sequential(torch.nn.Linear(300, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(),
+                                torch.nn.Linear(128, 32)).eval()
+    x = torch.randn(rows, 300)
     compiled = sparsile.compile(model, (x,), quantize=quantize, cache=False)
-    assert [row.format for row in compiled.report] == ["dense", "dense"]
+    assert [row.format for row in compiled.report] == ["dense", "dense", "dense"]
     assert all(quantize in row.storage for row in compiled.report)
     reference = copy.deepcopy(model).double()
     with torch.no_grad():
-        for layer in (reference[0], reference[2]):
+        for layer in (reference[0], reference[2], reference[4]):
             layer.weight.copy_(torch.from_numpy(quantized(layer.weight.float().numpy(), SCHEMES[quantize]).dequantized()))
         expected = reference(x.double())
     torch.testing.assert_close(compiled(x).double(), expected, rtol=1e-4, atol=1e-5)
