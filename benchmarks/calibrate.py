@@ -266,10 +266,11 @@ def check_drift(samples: list[dict], reference: Path) -> str:
     float32 4096x4096 at one row ran at 1.7-2.4x its fitted time while the bitmask permute
     kernel, bound by its expand rather than by memory, cost the same per weight position at
     2048x2048 as at 4096x4096 (177-180 ps at 30% density, 211-229 ps at 60%; dense's fit: 137
-    ps a weight). Timed alone, it would be fitted below dense; scaled by dense's drift, too:
-    either puts it ahead of a dense kernel that beats it on a quiet machine. So where dense's
-    median time at any shape is off its fit by more than :data:`DRIFT_TOLERANCE`, the timings
-    are refused.
+    ps a weight). Scaled by dense's drift, it was fitted at 71 ps a position (162 as timed), ahead
+    of dense at 50% where it runs at 1.3-1.6x dense on a quiet machine; timed as they run, the
+    kernels bound by memory (csr's, at high sparsity) would be fitted slower than they are. So
+    where dense's median time at any shape is off its fit by more than :data:`DRIFT_TOLERANCE`,
+    the timings are refused.
     """
     ratios: dict[tuple[int, ...], list[float]] = {}
     for s in samples:
