@@ -109,7 +109,7 @@ def test_mlir_text_with_resources_and_other_entry_name(models, tmp_path):
 
 
 @pytest.mark.parametrize("quantize", ["int8", "int4-g128"])
-@pytest.mark.parametrize("rows", [1, 5])
+@pytest.mark.parametrize("rows", [1, 2, 5])  # 4, 2 and 1 accumulators per row
 def test_quantized_dense_weights_compile_and_match_their_dequantized_model(quantize, rows):
     """quantize= turns dense weights into kernels too (form-kernels{all-weights}); an unpruned model compiles and
     matches the model whose weights are the scheme's dequantized ones. In features: 300 (two int4 groups of 128
