@@ -65,35 +65,55 @@ def two_four_gemv_kernel(
             for p in range(4)
         ]
         first_block = arith.MulIOp(wg, _index(blocks_per_group)).result
-        loop = scf.ForOp(zero, _index(groups), one, [acc0] * blocks_per_group)
-        with ir.InsertionPoint(loop.body):
-            g = loop.induction_variable
+        blocks = [arith.AddIOp(first_block, _index(t)).result for t in range(blocks_per_group)]
+
+        def group_scale(block: ir.Value, group: ir.Value) -> ir.Value:
+            return vector.LoadOp(vec, scales[0], [group, arith.MulIOp(block, _index(LANES)).result]).result
+
+        def step(g: ir.Value, accs: list[ir.Value], scaled: bool) -> list[ir.Value]:
+            """One group of four inputs into every block's accumulator (int4 values scaled here where ``scaled``)."""
             base = arith.MulIOp(g, _index(4)).result
-            xs = [
-                vector.BroadcastOp(vec, memref.LoadOp(x, [arith.AddIOp(base, _index(c)).result]).result).result
-                for c in range(4)
-            ]
+            xs = [vector.BroadcastOp(vec, memref.LoadOp(x, [arith.AddIOp(base, _index(c)).result]).result).result for c in range(4)]
 
             def eq(p: ir.Value, c: int) -> ir.Value:
                 return arith.CmpIOp(arith.CmpIPredicate.eq, p, slot[c]).result
 
-            accs = []
-            for t, acc in enumerate(loop.inner_iter_args):
-                block = arith.AddIOp(first_block, _index(t)).result
-                scale = None
-                if scales:
-                    group = arith.DivUIOp(base, _index(quant.group)).result
-                    scale = vector.LoadOp(vec, scales[0], [group, arith.MulIOp(block, _index(LANES)).result]).result
+            out = []
+            for block, acc in zip(blocks, accs):
+                scale = group_scale(block, arith.DivUIOp(base, _index(quant.group)).result) if scaled else None
                 v0 = load_values(block, g, zero, scale)
                 v1 = load_values(block, g, one, scale)
                 p0 = vector.LoadOp(mask_vec, positions, [block, g, zero, zero]).result
                 p1 = vector.LoadOp(mask_vec, positions, [block, g, one, zero]).result
                 s0 = arith.SelectOp(eq(p0, 0), xs[0], arith.SelectOp(eq(p0, 1), xs[1], xs[2]).result).result
                 s1 = arith.SelectOp(eq(p1, 3), xs[3], arith.SelectOp(eq(p1, 2), xs[2], xs[1]).result).result
-                accs.append(vector.FMAOp(v1, s1, vector.FMAOp(v0, s0, acc).result).result)
-            scf.YieldOp(accs)
-        for t, acc in enumerate(loop.results):
-            row = arith.MulIOp(arith.AddIOp(first_block, _index(t)).result, _index(LANES)).result
-            vector.StoreOp(acc, y, [row])
+                out.append(vector.FMAOp(v1, s1, vector.FMAOp(v0, s0, acc).result).result)
+            return out
+
+        accs = [acc0] * blocks_per_group
+        start = 0
+        if scales:
+            # Whole scale groups: their inputs are summed unscaled and each block's sum scaled once
+            # (a load and a multiply-add per group instead of a load and two multiplies per input group).
+            per_scale = quant.group // 4
+            start = groups // per_scale * per_scale
+            if start:
+                outer = scf.ForOp(zero, _index(groups // per_scale), one, accs)
+                with ir.InsertionPoint(outer.body):
+                    scale_group = outer.induction_variable
+                    first = arith.MulIOp(scale_group, _index(per_scale)).result
+                    inner = scf.ForOp(first, arith.AddIOp(first, _index(per_scale)).result, one, [acc0] * blocks_per_group)
+                    with ir.InsertionPoint(inner.body):
+                        scf.YieldOp(step(inner.induction_variable, list(inner.inner_iter_args), scaled=False))
+                    scf.YieldOp([vector.FMAOp(total, group_scale(block, scale_group), acc).result
+                                 for block, total, acc in zip(blocks, inner.results, outer.inner_iter_args)])
+                accs = list(outer.results)
+        if start < groups:
+            loop = scf.ForOp(_index(start), _index(groups), one, accs)
+            with ir.InsertionPoint(loop.body):
+                scf.YieldOp(step(loop.induction_variable, list(loop.inner_iter_args), scaled=bool(scales)))
+            accs = list(loop.results)
+        for block, acc in zip(blocks, accs):
+            vector.StoreOp(acc, y, [arith.MulIOp(block, _index(LANES)).result])
         func.ReturnOp([])
     return kernel

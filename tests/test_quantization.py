@@ -159,3 +159,20 @@ def test_torch_quantized_modules_are_refused_naming_the_layer():
         quantized = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     with pytest.raises(ModelImportError, match=r"layer '0' is torch's quantized .*Linear; .*quantize='int8' or 'int4-g128'"):
         sparsile.compile(quantized, (torch.randn(1, 8),), cache=False)
+
+
+@pytest.mark.parametrize("in_features", [300, 256, 100])
+def test_the_2_4_kernel_scales_each_whole_int4_group_once(in_features):
+    """At one row the 2:4 kernel sums a whole 128-column group's inputs unscaled and scales each block's sum once;
+    inputs past the last whole group (300: 44 columns; 100: all of them) are scaled as they are read."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(in_features, 256).eval()
+    pruning.n_of_m(layer, 2, 4)
+    x = torch.randn(1, in_features)
+    compiled = sparsile.compile(layer, (x,), quantize="int4-g128", sparsity={"weight": "2:4"}, cache=False,
+                                pass_options={"schedule": {"formats": ["nm"]}})
+    (row,) = compiled.report
+    assert (row.format, row.precision) == ("nm", "int4-g128")
+    weight = quantize(layer.weight.detach().numpy(), scheme("int4-g128")).dequantized()
+    expected = x.double() @ torch.from_numpy(weight).double().T + layer.bias.detach().double()
+    torch.testing.assert_close(compiled(x).double(), expected, rtol=1e-4, atol=1e-5)
