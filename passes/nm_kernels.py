@@ -70,8 +70,8 @@ def two_four_gemv_kernel(
         def group_scale(block: ir.Value, group: ir.Value) -> ir.Value:
             return vector.LoadOp(vec, scales[0], [group, arith.MulIOp(block, _index(LANES)).result]).result
 
-        def step(g: ir.Value, accs: list[ir.Value], scaled: bool) -> list[ir.Value]:
-            """One group of four inputs into every block's accumulator (int4 values scaled here where ``scaled``)."""
+        def step(g: ir.Value, accs: list[ir.Value], block_scales: list[ir.Value | None]) -> list[ir.Value]:
+            """One group of four inputs into every block's accumulator (int4 values multiplied by ``block_scales`` where given)."""
             base = arith.MulIOp(g, _index(4)).result
             xs = [vector.BroadcastOp(vec, memref.LoadOp(x, [arith.AddIOp(base, _index(c)).result]).result).result for c in range(4)]
 
@@ -79,8 +79,7 @@ def two_four_gemv_kernel(
                 return arith.CmpIOp(arith.CmpIPredicate.eq, p, slot[c]).result
 
             out = []
-            for block, acc in zip(blocks, accs):
-                scale = group_scale(block, arith.DivUIOp(base, _index(quant.group)).result) if scaled else None
+            for block, acc, scale in zip(blocks, accs, block_scales):
                 v0 = load_values(block, g, zero, scale)
                 v1 = load_values(block, g, one, scale)
                 p0 = vector.LoadOp(mask_vec, positions, [block, g, zero, zero]).result
@@ -91,6 +90,7 @@ def two_four_gemv_kernel(
             return out
 
         accs = [acc0] * blocks_per_group
+        unscaled: list[ir.Value | None] = [None] * blocks_per_group
         start = 0
         if scales:
             # Whole scale groups: their inputs are summed unscaled and each block's sum scaled once
@@ -104,14 +104,16 @@ def two_four_gemv_kernel(
                     first = arith.MulIOp(scale_group, _index(per_scale)).result
                     inner = scf.ForOp(first, arith.AddIOp(first, _index(per_scale)).result, one, [acc0] * blocks_per_group)
                     with ir.InsertionPoint(inner.body):
-                        scf.YieldOp(step(inner.induction_variable, list(inner.inner_iter_args), scaled=False))
+                        scf.YieldOp(step(inner.induction_variable, list(inner.inner_iter_args), unscaled))
                     scf.YieldOp([vector.FMAOp(total, group_scale(block, scale_group), acc).result
                                  for block, total, acc in zip(blocks, inner.results, outer.inner_iter_args)])
                 accs = list(outer.results)
         if start < groups:
+            # The inputs past the last whole group all lie in one scale group: its scales are loaded once.
+            tail = [group_scale(block, _index(start * 4 // quant.group)) for block in blocks] if scales else unscaled
             loop = scf.ForOp(_index(start), _index(groups), one, accs)
             with ir.InsertionPoint(loop.body):
-                scf.YieldOp(step(loop.induction_variable, list(loop.inner_iter_args), scaled=bool(scales)))
+                scf.YieldOp(step(loop.induction_variable, list(loop.inner_iter_args), tail))
             accs = list(loop.results)
         for block, acc in zip(blocks, accs):
             vector.StoreOp(acc, y, [arith.MulIOp(block, _index(LANES)).result])
